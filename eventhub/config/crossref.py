@@ -1,0 +1,166 @@
+"""Checks that need the whole file: names that refer to other entries, and AWS's own rules
+that span two entries (a queue mapping's function timeout vs the queue's visibility)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from eventhub.config.destinations import parse_destination
+from eventhub.config.root import EventhubConfig
+from eventhub.config.sources import (
+    HttpSourceConfig,
+    KafkaSourceConfig,
+    QueueSourceConfig,
+    RabbitMQSourceConfig,
+    ScheduleSourceConfig,
+    StreamSourceConfig,
+)
+
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def cross_check(config: EventhubConfig) -> list[Problem]:
+    """Every reference problem in ``config`` as (key path, message); empty when consistent."""
+    return [
+        *_queues(config),
+        *_functions(config),
+        *_sources(config),
+        *_routes(config),
+    ]
+
+
+def _destination(
+    config: EventhubConfig, path: tuple[str | int, ...], uri: str
+) -> Iterator[Problem]:
+    ref = parse_destination(uri)
+    if ref.kind == "queue" and ref.target not in config.queues:
+        yield path, f"queue {ref.target!r} is not defined under queues"
+    elif ref.kind == "stream" and ref.target not in config.streams:
+        yield path, f"stream {ref.target!r} is not defined under streams"
+    elif ref.kind == "function" and ref.target not in config.functions:
+        yield path, f"function {ref.target!r} is not defined under functions"
+    elif ref.kind in ("kafka", "rabbitmq"):
+        conn = config.connections.get(ref.target)
+        if conn is None:
+            yield path, f"connection {ref.target!r} is not defined under connections"
+        elif conn.type != ref.kind:
+            yield path, f"connection {ref.target!r} is a {conn.type} connection, not {ref.kind}"
+
+
+def _queues(config: EventhubConfig) -> Iterator[Problem]:
+    for name, queue in config.queues.items():
+        if queue.fifo != name.endswith(".fifo"):
+            yield ("queues", name, "fifo"), "a queue is FIFO if and only if its name ends in .fifo"
+        if queue.content_based_deduplication and not queue.fifo:
+            yield ("queues", name, "content_based_deduplication"), "only FIFO queues deduplicate"
+        if queue.redrive is None:
+            continue
+        dlq = queue.redrive.dead_letter_queue
+        path = ("queues", name, "redrive", "dead_letter_queue")
+        if dlq == name:
+            yield path, "a queue cannot be its own dead-letter queue"
+        elif dlq not in config.queues:
+            yield path, f"queue {dlq!r} is not defined under queues"
+        elif config.queues[dlq].fifo != queue.fifo:
+            yield (
+                path,
+                "a FIFO queue needs a FIFO dead-letter queue, a standard queue a standard one",
+            )
+
+
+def _functions(config: EventhubConfig) -> Iterator[Problem]:
+    for name, function in config.functions.items():
+        for key in ("on_success", "on_failure"):
+            uri = getattr(function.async_, key)
+            if uri is not None:
+                yield from _destination(config, ("functions", name, "async", key), uri)
+
+
+def _sources(config: EventhubConfig) -> Iterator[Problem]:
+    for name, source in config.sources.items():
+        path: tuple[str | int, ...] = ("sources", name)
+        if source.function not in config.functions:
+            yield (
+                (*path, "function"),
+                f"function {source.function!r} is not defined under functions",
+            )
+        yield from _source_refs(config, path, source)
+        for key in ("on_failure", "dead_letter"):
+            uri = getattr(source, key, None)
+            if uri is not None:
+                yield from _destination(config, (*path, key), uri)
+
+
+def _source_refs(
+    config: EventhubConfig, path: tuple[str | int, ...], source: object
+) -> Iterator[Problem]:
+    if isinstance(source, StreamSourceConfig) and source.stream not in config.streams:
+        yield (*path, "stream"), f"stream {source.stream!r} is not defined under streams"
+    if isinstance(source, KafkaSourceConfig | RabbitMQSourceConfig):
+        conn = config.connections.get(source.connection)
+        if conn is None:
+            yield (*path, "connection"), f"connection {source.connection!r} is not defined"
+        elif conn.type != source.type:
+            yield (
+                (*path, "connection"),
+                f"connection {source.connection!r} is not a {source.type} connection",
+            )
+    if isinstance(source, QueueSourceConfig):
+        yield from _queue_mapping(config, path, source)
+    if isinstance(source, ScheduleSourceConfig):
+        yield from _schedule(path, source)
+
+
+def _queue_mapping(
+    config: EventhubConfig, path: tuple[str | int, ...], source: QueueSourceConfig
+) -> Iterator[Problem]:
+    queue = config.queues.get(source.queue)
+    if queue is None:
+        yield (*path, "queue"), f"queue {source.queue!r} is not defined under queues"
+        return
+    if queue.fifo and source.batch_size > 10:
+        yield (*path, "batch_size"), "must be <= 10 for a FIFO queue (as SQS)"
+    if source.batch_size > 10 and source.batch_window < 1:
+        yield (*path, "batch_window"), "must be >= 1 when batch_size is over 10 (as SQS)"
+    function = config.functions.get(source.function)
+    if function is not None and function.timeout > queue.visibility_timeout:
+        yield (
+            (*path, "function"),
+            f"function timeout ({function.timeout:g} s) exceeds the visibility timeout of queue "
+            f"{source.queue!r} ({queue.visibility_timeout} s), which AWS rejects",
+        )
+
+
+def _schedule(path: tuple[str | int, ...], source: ScheduleSourceConfig) -> Iterator[Problem]:
+    from connectors.schedule_expressions import parse_schedule  # noqa: PLC0415 - lazy: croniter
+
+    try:
+        parse_schedule(source.expression, source.timezone)
+    except ValueError as exc:
+        yield (*path, "expression"), str(exc)
+
+
+def _routes(config: EventhubConfig) -> Iterator[Problem]:
+    """Two routes conflict when they have the same method and match the same paths.
+
+    As in API Gateway, ``ANY /x`` and ``GET /x`` may coexist: the specific method wins.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    for name, source in config.sources.items():
+        if not isinstance(source, HttpSourceConfig):
+            continue
+        method, _, route_path = source.route.partition(" ")
+        key = (method, _route_shape(route_path))
+        other = seen.get(key)
+        if other is not None:
+            yield ("sources", name, "route"), f"conflicts with the route of source {other!r}"
+        else:
+            seen[key] = name
+
+
+def _route_shape(path: str) -> str:
+    """Routes that differ only in parameter names match the same requests."""
+    return "/".join(
+        ("{+}" if seg.endswith("+}") else "{}") if seg.startswith("{") else seg
+        for seg in path.split("/")
+    )
