@@ -1,0 +1,1 @@
+"""Event source mappings: polling, batching, filtering and checkpointing of sources."""
