@@ -1,0 +1,1 @@
+"""Event-source connectors for eventhub and their pure helpers."""
