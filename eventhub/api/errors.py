@@ -1,0 +1,58 @@
+"""AWS-style JSON error responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+def aws_error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    kind: str = "User",
+    message_key: str = "message",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
+    """``{"Type": ..., "message": ...}`` with ``x-amzn-ErrorType: code``, as Lambda answers."""
+    body: dict[str, Any] = {"Type": kind, message_key: message, **extra}
+    all_headers = {"x-amzn-ErrorType": code, **(headers or {})}
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers=all_headers,
+    )
+
+
+def json_error(status: int, error_type: str, message: str) -> web.Response:
+    """The admin API's error shape: ``{"__type": ..., "message": ...}``."""
+    return web.json_response({"__type": error_type, "message": message}, status=status)
+
+
+class BodyTooLarge(Exception):  # noqa: N818 - a condition, mapped to 413
+    """The request body exceeds the limit that applies to it."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} > {limit}")
+        self.size = size
+        self.limit = limit
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or BodyTooLarge as soon as it exceeds ``limit`` bytes."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(declared, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,190 @@
+"""The Lambda Invoke API: ``POST /2015-03-31/functions/{name}/invocations``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import hmac
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from eventhub.api.errors import BodyTooLarge, aws_error, read_body
+from eventhub.api.state import MAIN
+from eventhub.config.models import HubConfig
+from eventhub.invoke.invoker import FunctionNotFound
+from eventhub.runtime.context import ClientContext
+from eventhub.runtime.errors import Throttled
+from eventhub.runtime.result import InvocationResult
+
+_ARN = re.compile(
+    r"^(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?(?:function:)?"
+    r"(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]+))?$"
+)
+
+
+class _InvokeError(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def _function_name(request: web.Request) -> tuple[str, str]:
+    """Accepts a name, ``name:qualifier``, a partial or a full ARN. Returns (name, arn-ish)."""
+    raw = request.match_info["name"]
+    match = _ARN.match(raw)
+    qualifier = request.query.get("Qualifier")
+    if match is None:
+        raise _InvokeError(
+            aws_error(400, "InvalidParameterValueException", f"Invalid function name: {raw}")
+        )
+    qualifier = qualifier or match.group("qualifier")
+    name = match.group("name")
+    if qualifier not in (None, "$LATEST"):
+        raise _not_found(request, f"{name}:{qualifier}")
+    return name, raw
+
+
+def _not_found(request: web.Request, name: str) -> _InvokeError:
+    hub = request.app[MAIN].hub()
+    arn = f"arn:aws:lambda:{hub.region}:{hub.account_id}:function:{name}"
+    return _InvokeError(
+        aws_error(
+            404, "ResourceNotFoundException", f"Function not found: {arn}", message_key="Message"
+        )
+    )
+
+
+def _authorize(request: web.Request, hub: HubConfig, name: str) -> None:
+    if hub.auth is None or not hub.auth.tokens:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() == "bearer" and secret:
+        for token in hub.auth.tokens.values():
+            if hmac.compare_digest(
+                token.secret.get_secret_value().encode(), secret.strip().encode()
+            ):
+                if any(fnmatch.fnmatchcase(name, glob) for glob in token.may_invoke):
+                    return
+                raise _InvokeError(
+                    aws_error(
+                        403,
+                        "AccessDeniedException",
+                        f"The token is not authorized to perform: lambda:InvokeFunction on {name}",
+                    )
+                )
+    raise _InvokeError(
+        aws_error(
+            403, "AccessDeniedException", "A valid bearer token is required to invoke functions"
+        )
+    )
+
+
+def _client_context(request: web.Request) -> ClientContext | None:
+    header = request.headers.get("X-Amz-Client-Context")
+    if not header:
+        return None
+    try:
+        data = json.loads(base64.b64decode(header, validate=True))
+    except (binascii.Error, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        raise _InvokeError(
+            aws_error(
+                400,
+                "InvalidRequestContentException",
+                "Client context must be a valid Base64-encoded JSON object.",
+            )
+        )
+    return ClientContext.from_json(data)
+
+
+def _parse_event(body: bytes) -> Any:
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _InvokeError(
+            aws_error(
+                400,
+                "InvalidRequestContentException",
+                f"Could not parse request body into json: {exc}",
+            )
+        ) from None
+
+
+async def _read(request: web.Request, limit: int, kind: str) -> bytes:
+    try:
+        return await read_body(request, limit)
+    except BodyTooLarge as exc:
+        raise _InvokeError(
+            aws_error(
+                413,
+                "RequestTooLargeException",
+                f"{exc.size} byte payload is too large for the {kind} invocation type "
+                f"(limit {limit} bytes)",
+            )
+        ) from None
+
+
+async def invoke_handler(request: web.Request) -> web.StreamResponse:
+    """Handle one Invoke call; every failure is an AWS-shaped JSON error."""
+    try:
+        return await _invoke(request)
+    except _InvokeError as error:
+        return error.response
+
+
+async def _invoke(request: web.Request) -> web.StreamResponse:
+    context = request.app[MAIN]
+    hub = context.hub()
+    name, _ = _function_name(request)
+    kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+    if kind not in ("RequestResponse", "Event", "DryRun"):
+        raise _InvokeError(
+            aws_error(400, "InvalidParameterValueException", f"Unsupported invocation type: {kind}")
+        )
+    _authorize(request, hub, name)
+    try:
+        context.invoker.get(name)
+    except FunctionNotFound:
+        raise _not_found(request, name) from None
+    limit = hub.max_async_payload if kind == "Event" else hub.max_sync_payload
+    body = await _read(request, limit, kind)
+    if kind == "DryRun":
+        return web.Response(status=204)
+    event = _parse_event(body)
+    if kind == "Event":
+        request_id = await context.invoker.enqueue(name, body if body.strip() else b"{}")
+        return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
+    client_context = _client_context(request)
+    try:
+        result = await context.invoker.invoke(name, event, client_context=client_context)
+    except Throttled as throttled:
+        raise _InvokeError(
+            aws_error(
+                429,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+                headers={"Retry-After": "1"},
+                Reason=throttled.reason,
+            )
+        ) from None
+    except FunctionNotFound:
+        raise _not_found(request, name) from None
+    return _result_response(result, tail=request.headers.get("X-Amz-Log-Type") == "Tail")
+
+
+def _result_response(result: InvocationResult, *, tail: bool) -> web.Response:
+    headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": result.request_id}
+    if result.function_error:
+        headers["X-Amz-Function-Error"] = result.function_error
+    if tail:
+        headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail.encode()).decode()
+    return web.Response(
+        status=200, body=result.payload, content_type="application/json", headers=headers
+    )

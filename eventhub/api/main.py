@@ -1,0 +1,82 @@
+"""The main listener: Invoke API, AWS JSON-protocol APIs (``X-Amz-Target``) and HTTP routes."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from eventhub.api.errors import BodyTooLarge, aws_error, read_body
+from eventhub.api.invoke import invoke_handler
+from eventhub.api.state import MAIN, MainContext
+
+log = structlog.get_logger("eventhub.api")
+
+# An AWS JSON request is small; the largest is a PutRecords / SendMessageBatch.
+MAX_TARGET_BODY = 16 * 1024 * 1024
+
+
+async def _dispatch_target(request: web.Request) -> web.StreamResponse:
+    context = request.app[MAIN]
+    target = request.headers.get("X-Amz-Target", "")
+    handler = context.targets.get(target)
+    if handler is None:
+        service = target.partition(".")[0] or "unknown"
+        return aws_json_error(
+            400, "UnknownOperationException", f"{service}: operation {target!r} is not supported"
+        )
+    try:
+        body = await read_body(request, MAX_TARGET_BODY)
+    except BodyTooLarge:
+        return aws_json_error(413, "RequestEntityTooLarge", "request body too large")
+    return await handler(request, body)
+
+
+def aws_json_error(status: int, code: str, message: str) -> web.Response:
+    """The error shape of AWS JSON-protocol services (Kinesis, SQS)."""
+    return web.json_response(
+        {"__type": code, "message": message},
+        status=status,
+        content_type="application/x-amz-json-1.1",
+        headers={"x-amzn-ErrorType": code},
+    )
+
+
+async def _root(request: web.Request) -> web.StreamResponse:
+    if "X-Amz-Target" in request.headers:
+        return await _dispatch_target(request)
+    return await _fallback(request)
+
+
+async def _fallback(request: web.Request) -> web.StreamResponse:
+    for fallback in request.app[MAIN].fallbacks:
+        response = await fallback(request)
+        if response is not None:
+            return response
+    return web.json_response({"message": "Not Found"}, status=404)
+
+
+@web.middleware
+async def _no_tracebacks(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever fails, the client gets JSON and no traceback leaves the process."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return web.json_response(
+                {"message": exc.reason}, status=exc.status, headers=exc.headers
+            )
+        raise
+    except Exception:  # noqa: BLE001 - the boundary: log it, answer 500
+        log.exception("request failed", method=request.method, path=request.path)
+        return aws_error(500, "ServiceException", "An internal error occurred.", kind="Service")
+
+
+def build_main_app(context: MainContext) -> web.Application:
+    """The aiohttp application of ``hub.listen``."""
+    app = web.Application(middlewares=[_no_tracebacks], client_max_size=MAX_TARGET_BODY)
+    app[MAIN] = context
+    app.router.add_post("/2015-03-31/functions/{name}/invocations", invoke_handler)
+    app.router.add_route("*", "/", _root)
+    app.router.add_route("*", "/{tail:.*}", _fallback)
+    return app

@@ -1,0 +1,56 @@
+"""Shared pieces of CLI commands: config lookup, the daemon's address, failing cleanly."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from eventhub.config.errors import ConfigError
+from eventhub.config.loader import DEFAULT_CONFIG, LoadedConfig, load_config
+from eventhub.config.models import split_hostport
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def config_path(given: str | None) -> Path:
+    """``-c FILE``, else ``$EVENTHUB_CONFIG``, else ./eventhub.yaml, else config/eventhub.yaml."""
+    if given:
+        return Path(given)
+    env = os.environ.get("EVENTHUB_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("eventhub.yaml")
+    return local if local.exists() else Path(DEFAULT_CONFIG)
+
+
+def load(given: str | None) -> LoadedConfig:
+    """The configuration, or exit 1 with every problem printed."""
+    try:
+        return load_config(config_path(given))
+    except ConfigError as exc:
+        fail_config(exc)
+
+
+def fail_config(exc: ConfigError) -> NoReturn:
+    print(exc.render(), file=sys.stderr)
+    count = len(exc.issues)
+    print(f"eventhub: configuration invalid ({count} problem{'s' * (count != 1)})", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def base_url(address: str) -> str:
+    """``http://host:port`` to reach a listener bound to ``address`` from this machine."""
+    host, port = split_hostport(address)
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - connecting, not binding
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

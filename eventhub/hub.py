@@ -1,0 +1,290 @@
+"""The hub: builds everything from a configuration, runs it, reloads it, shuts it down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import AsyncExitStack
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from eventhub import registry
+from eventhub.api.admin import build_admin_app
+from eventhub.api.main import build_main_app
+from eventhub.api.state import MainContext
+from eventhub.config.loader import LoadedConfig, load_config
+from eventhub.config.models import split_hostport
+from eventhub.functions import FunctionSet
+from eventhub.hubenv import HubEnv, Service
+from eventhub.invoke.async_queue import AsyncDispatcher
+from eventhub.invoke.destinations import DestinationContext, DestinationPool
+from eventhub.invoke.invoker import Invoker
+from eventhub.metrics import Metrics
+from eventhub.sources import SourceStatus
+from eventhub.store.async_events import AsyncEventStore
+from eventhub.store.db import Store
+from eventhub.supervisor import Supervisor
+
+log = structlog.get_logger("eventhub.hub")
+
+HEARTBEAT = 0.5
+
+
+class _Running:
+    """A supervised source and the config it was built from (to diff on reload)."""
+
+    def __init__(self, supervisor: Supervisor, signature: Any, task: asyncio.Task[None]) -> None:
+        self.supervisor = supervisor
+        self.signature = signature
+        self.task = task
+
+
+class Hub:
+    """Runs one configuration. ``run(stop)`` serves until ``stop`` is set, then shuts
+    down in stages: stop intake, drain within ``hub.shutdown_grace``, cancel, close."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self.metrics = Metrics()
+        self.functions = FunctionSet(self.metrics)
+        self.ready = asyncio.Event()
+        self.main_port: int | None = None
+        self.admin_port: int | None = None
+        self._env: HubEnv | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self._dispatchers: dict[str, tuple[AsyncDispatcher, asyncio.Task[None]]] = {}
+        self._sources: dict[str, _Running] = {}
+        self._services: dict[str, Service] = {}
+        self._runners: list[web.AppRunner] = []
+        self._beat = 0.0
+        self._reload_lock = asyncio.Lock()
+
+    @property
+    def env(self) -> HubEnv:
+        if self._env is None:
+            raise RuntimeError("the hub is not running")
+        return self._env
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start everything, serve until ``stop`` is set, then shut down in stages."""
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(Store(self.loaded.state_dir / "eventhub.db"))
+            events = AsyncEventStore(store)
+            await events.open()
+            invoker = Invoker(events, self.metrics)
+            main = MainContext(invoker=invoker, hub=lambda: self.loaded.config.hub)
+            destinations = DestinationPool(DestinationContext(self.loaded, invoker, store))
+            stack.push_async_callback(destinations.aclose)
+            self._env = HubEnv(self.loaded, invoker, store, destinations, self.metrics, main)
+            stack.push_async_callback(self.functions.aclose)
+            self._apply_functions()
+            await self._start_services(stack)
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                self._sync_dispatchers()
+                self._sync_sources()
+                await self._start_listeners(main)
+                heartbeat = tg.create_task(self._heartbeat(), name="heartbeat")
+                self.ready.set()
+                log.info(
+                    "eventhub started",
+                    listen=self.loaded.config.hub.listen,
+                    admin_listen=self.loaded.config.hub.admin_listen,
+                    functions=len(self.functions.runtimes),
+                    sources=len(self._sources),
+                )
+                await stop.wait()
+                await self._shutdown()
+                heartbeat.cancel()
+            log.info("eventhub stopped")
+
+    async def _shutdown(self) -> None:
+        grace = self.loaded.config.hub.shutdown_grace
+        log.info("shutting down", grace=grace)
+        main_runner, admin = (self._runners[0], self._runners[1:]) if self._runners else (None, [])
+        stops = [running.supervisor.stop(grace) for running in self._sources.values()]
+        stops += [dispatcher.stop(grace) for dispatcher, _ in self._dispatchers.values()]
+        if main_runner is not None:
+            stops.append(main_runner.cleanup())  # closes the socket, waits for requests
+        await asyncio.gather(*stops, return_exceptions=True)
+        for runner in admin:
+            await runner.cleanup()
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._beat = loop.time()
+            await asyncio.sleep(HEARTBEAT)
+
+    def loop_lag(self) -> float:
+        """Seconds the loop is late on its heartbeat (large when something blocked it)."""
+        if not self._beat:
+            return 0.0
+        return max(0.0, asyncio.get_running_loop().time() - self._beat - HEARTBEAT)
+
+    async def _start_listeners(self, main: MainContext) -> None:
+        hub = self.loaded.config.hub
+        grace = hub.shutdown_grace
+        for app, address in (
+            (build_main_app(main), hub.listen),
+            (build_admin_app(self), hub.admin_listen),
+        ):
+            runner = web.AppRunner(
+                app, access_log=None, shutdown_timeout=grace, handle_signals=False
+            )
+            await runner.setup()
+            host, port = split_hostport(address)
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            await site.start()
+            self._runners.append(runner)
+        self.main_port, self.admin_port = (_bound_port(runner) for runner in self._runners)
+
+    async def _start_services(self, stack: AsyncExitStack) -> None:
+        for name, path in registry.SERVICES.items():
+            service: Service = registry.load(path)()
+            await service.start(self.env)
+            stack.push_async_callback(service.aclose)
+            self._services[name] = service
+            self.env.services[name] = service
+
+    # -- functions and async dispatchers -----------------------------------------------
+
+    def _apply_functions(self) -> dict[str, list[str]]:
+        diff = self.functions.apply(self.loaded)
+        self.env.invoker.replace(
+            self.functions.runtimes,
+            {name: fn.async_ for name, fn in self.loaded.config.functions.items()},
+        )
+        return {"added": diff.added, "changed": diff.changed, "removed": diff.removed}
+
+    def _sync_dispatchers(self) -> None:
+        assert self._tg is not None  # noqa: S101 - only called while running
+        wanted = set(self.loaded.config.functions)
+        for name in wanted - set(self._dispatchers):
+            dispatcher = AsyncDispatcher(name, self.env.invoker, self.env.destinations)
+            self.env.invoker.attach(name, dispatcher)
+            task = self._tg.create_task(dispatcher.run(), name=f"dispatcher:{name}")
+            self._dispatchers[name] = (dispatcher, task)
+        for name in set(self._dispatchers) - wanted:
+            dispatcher, _ = self._dispatchers.pop(name)
+            self.env.invoker.attach(name, None)
+            self._tg.create_task(dispatcher.stop(self.loaded.config.hub.shutdown_grace))
+
+    # -- sources -------------------------------------------------------------------------
+
+    def _signature(self, name: str) -> Any:
+        """Everything a source's behaviour depends on; equal signatures keep it running."""
+        config = self.loaded.config
+        source = config.sources[name]
+        deps: list[Any] = [source, config.hub.region, config.hub.account_id]
+        for key, table in (
+            ("connection", config.connections),
+            ("stream", config.streams),
+            ("queue", config.queues),
+        ):
+            ref = getattr(source, key, None)
+            if isinstance(ref, str):
+                deps.append(table.get(ref))
+        if getattr(source, "type", None) in ("files", "schedule"):
+            deps.append(self.loaded.state_dir)
+        return tuple(deps)
+
+    def _sync_sources(self) -> dict[str, list[str]]:
+        assert self._tg is not None  # noqa: S101 - only called while running
+        config = self.loaded.config
+        grace = config.hub.shutdown_grace
+        report: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "unchanged": []}
+        for name in list(self._sources):
+            if name not in config.sources:
+                self._tg.create_task(self._sources.pop(name).supervisor.stop(grace))
+                report["removed"].append(name)
+        for name, source in config.sources.items():
+            signature = self._signature(name)
+            running = self._sources.get(name)
+            if running is not None and running.signature == signature:
+                report["unchanged"].append(name)
+                continue
+            if running is not None:
+                self._tg.create_task(running.supervisor.stop(grace))
+            report["changed" if running is not None else "added"].append(name)
+            self._start_source(name, source, signature)
+        return report
+
+    def _start_source(self, name: str, source: Any, signature: Any) -> None:
+        assert self._tg is not None  # noqa: S101
+        factory = registry.load(registry.SOURCES[source.type])
+        env = self.env
+        supervisor = Supervisor(
+            name,
+            source.type,
+            source.function,
+            lambda: factory(name, source, env),
+            enabled=source.enabled,
+        )
+        task = self._tg.create_task(supervisor.run(), name=f"source:{name}")
+        self._sources[name] = _Running(supervisor, signature, task)
+
+    async def set_source_enabled(self, name: str, enabled: bool) -> SourceStatus:
+        running = self._sources[name]
+        await running.supervisor.set_enabled(enabled, self.loaded.config.hub.shutdown_grace)
+        log.info("source enabled" if enabled else "source disabled", source=name)
+        return running.supervisor.status()
+
+    def sources_overview(self) -> list[SourceStatus]:
+        return [running.supervisor.status() for running in self._sources.values()]
+
+    def functions_overview(self) -> list[dict[str, Any]]:
+        out = []
+        for name, runtime in self.functions.runtimes.items():
+            config = self.functions.configs[name]
+            out.append(
+                {
+                    "name": name,
+                    "arn": runtime.arn,
+                    "handler": config.handler,
+                    "runtime": config.runtime,
+                    "timeout": config.timeout,
+                    "memory_mb": config.memory_mb,
+                    "reserved_concurrency": config.reserved_concurrency,
+                    "running": runtime.running,
+                    "description": config.description,
+                }
+            )
+        return out
+
+    # -- reload ------------------------------------------------------------------------
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the config file. Invalid: raises ConfigError and nothing changes.
+        Valid: unchanged functions and sources keep running untouched."""
+        async with self._reload_lock:
+            new = await asyncio.to_thread(load_config, self.loaded.path)
+            restart = [
+                key
+                for key in ("listen", "admin_listen", "state_dir")
+                if getattr(new.config.hub, key) != getattr(self.loaded.config.hub, key)
+            ]
+            self.loaded = new
+            self.env.loaded = new
+            self.env.destinations.context = DestinationContext(
+                new, self.env.invoker, self.env.store
+            )
+            functions = self._apply_functions()
+            for service in self._services.values():
+                await service.reconfigure(self.env)
+            self._sync_dispatchers()
+            sources = self._sync_sources()
+            report = {"functions": functions, "sources": sources, "restart_required": restart}
+            log.info("configuration reloaded", **report)
+            return report
+
+
+def _bound_port(runner: web.AppRunner) -> int | None:
+    for address in runner.addresses:
+        with contextlib.suppress(TypeError, IndexError):
+            return int(address[1])
+    return None

@@ -1,0 +1,1 @@
+"""Invocation: sync invoke, and async invoke on durable per-function queues."""

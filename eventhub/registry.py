@@ -1,0 +1,25 @@
+"""Lazy registry of connectors by import path, so importing eventhub pulls in no broker client."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# sources: type -> "module:Factory"; ``Factory(name, config, env: HubEnv) -> ManagedSource``.
+SOURCES: dict[str, str] = {}
+
+# embedded services started with the hub: name -> "module:Class"; ``Class() -> Service``.
+SERVICES: dict[str, str] = {}
+
+# destinations: URI scheme -> "module:Class" with ``from_ref(ref, context)``.
+DESTINATIONS: dict[str, str] = {
+    "file": "connectors.file:FileDestination",
+    "http": "connectors.webhook:HttpDestination",
+    "function": "eventhub.invoke.destinations:FunctionDestination",
+}
+
+
+def load(path: str) -> Any:
+    """Import ``module:attribute``."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)

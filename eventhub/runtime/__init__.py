@@ -1,0 +1,1 @@
+"""Execution environments for handler functions, the Lambda context, timeouts and logs."""

@@ -1,0 +1,171 @@
+"""The inline runtime: handlers run in the daemon process.
+
+``async def`` handlers run on the event loop; ``def`` handlers on the function's own
+bounded thread pool, so a slow or stuck handler can only exhaust its own function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ctypes
+import inspect
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+
+from eventhub.runtime.context import LambdaContext
+from eventhub.runtime.environ import current_overlay
+from eventhub.runtime.environment import EnvironmentSpec, HandlerReturn
+from eventhub.runtime.errors import InitError, InvocationTimeout
+from eventhub.runtime.loader import Handler, import_handler
+from eventhub.runtime.logcapture import InvocationLog, current_log
+
+log = structlog.get_logger("eventhub.runtime")
+
+
+class HandlerInterrupted(BaseException):  # noqa: N818 - injected, never caught by handlers' `except Exception`
+    """Raised inside a ``def`` handler's thread when its invocation timed out."""
+
+
+class _ThreadCall:
+    """A handler call on a pool thread that can be interrupted once it timed out."""
+
+    __slots__ = ("_finished", "_lock", "_thread_id")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread_id: int | None = None
+        self._finished = False
+
+    def run(self, handler: Handler, event: Any, context: LambdaContext) -> Any:
+        self._thread_id = threading.get_ident()
+        try:
+            return handler(event, context)
+        finally:
+            with self._lock:
+                self._finished = True
+
+    def interrupt(self) -> bool:
+        """Raise HandlerInterrupted in the thread at its next bytecode; False if it finished."""
+        with self._lock:
+            if self._finished or self._thread_id is None:
+                return False
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread_id), ctypes.py_object(HandlerInterrupted)
+            )
+            return True
+
+
+class InlineEnvironment:
+    """One function's handler, imported once into the daemon and reused."""
+
+    def __init__(self, spec: EnvironmentSpec) -> None:
+        self.spec = spec
+        self._overlay = dict(spec.variables)
+        self._handler: Handler | None = None
+        self._is_async = False
+        self._init_lock = asyncio.Lock()
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(
+            max_workers=max(1, min(self.spec.max_concurrency, 1000)),
+            thread_name_prefix=f"fn-{self.spec.function}",
+        )
+
+    async def invoke(
+        self, event: Any, context: LambdaContext, log: InvocationLog, budget: float
+    ) -> HandlerReturn:
+        overlay_token = current_overlay.set(self._overlay)
+        log_token = current_log.set(log)
+        try:
+            # As in Lambda, init has its own budget: the timeout starts with the handler.
+            init_ms = await self._ensure_loaded()
+            if self._is_async:
+                value = await self._run_async(event, context, budget)
+            else:
+                value = await self._run_thread(event, context, budget)
+            return HandlerReturn(value, init_ms)
+        finally:
+            current_log.reset(log_token)
+            current_overlay.reset(overlay_token)
+
+    async def _ensure_loaded(self) -> float | None:
+        if self._handler is not None:
+            return None
+        async with self._init_lock:
+            if self._loaded():  # another invocation loaded it while we waited
+                return None
+            started = time.perf_counter()
+            spec = self.spec
+            ctx = contextvars.copy_context()
+            handler = await asyncio.get_running_loop().run_in_executor(
+                self._executor,
+                ctx.run,
+                import_handler,
+                spec.handler,
+                spec.module,
+                spec.attribute,
+                spec.code_dir,
+            )
+            self._is_async = _is_coroutine_function(handler)
+            self._handler = handler
+            return (time.perf_counter() - started) * 1000
+
+    def _loaded(self) -> bool:
+        return self._handler is not None
+
+    async def _run_async(self, event: Any, context: LambdaContext, budget: float) -> Any:
+        assert self._handler is not None  # noqa: S101 - set by _ensure_loaded
+        try:
+            async with asyncio.timeout(budget):
+                return await self._handler(event, context)
+        except TimeoutError:
+            raise InvocationTimeout(self.spec.timeout) from None
+
+    async def _run_thread(self, event: Any, context: LambdaContext, budget: float) -> Any:
+        assert self._handler is not None  # noqa: S101 - set by _ensure_loaded
+        call = _ThreadCall()
+        ctx = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, ctx.run, call.run, self._handler, event, context
+        )
+        try:
+            value = await asyncio.wait_for(future, budget)
+        except TimeoutError:
+            if call.interrupt():
+                self._retire_executor()
+            raise InvocationTimeout(self.spec.timeout) from None
+        if inspect.isawaitable(value):  # a def that returned a coroutine: finish it on the loop
+            return await self._await_with_timeout(value, budget)
+        return value
+
+    async def _await_with_timeout(self, awaitable: Any, budget: float) -> Any:
+        try:
+            async with asyncio.timeout(budget):
+                return await awaitable
+        except TimeoutError:
+            raise InvocationTimeout(self.spec.timeout) from None
+
+    def _retire_executor(self) -> None:
+        """A timed-out thread may stay stuck in C code: give new invocations fresh threads."""
+        old, self._executor = self._executor, self._new_executor()
+        old.shutdown(wait=False, cancel_futures=False)
+        log.warning("handler thread abandoned after timeout", function=self.spec.function)
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _is_coroutine_function(handler: Handler) -> bool:
+    if inspect.iscoroutinefunction(handler):
+        return True
+    call = getattr(handler, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+__all__ = ["HandlerInterrupted", "InitError", "InlineEnvironment"]

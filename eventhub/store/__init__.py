@@ -1,0 +1,1 @@
+"""The embedded SQLite store: async-invoke queues, embedded streams and queues, checkpoints."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: free ports, the daemon as a process, brokers."""
