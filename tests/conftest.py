@@ -27,11 +27,15 @@ def write_functions(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
 
 
 @pytest.fixture
-def daemon_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Daemon]]:
+def daemon_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Daemon]]:
     """Start daemons as processes; every one is killed at the end, its log shown on failure."""
     started: list[Daemon] = []
 
-    def make(config: dict[str, Any], *, start: bool = True, env: dict[str, str] | None = None) -> Daemon:
+    def make(
+        config: dict[str, Any], *, start: bool = True, env: dict[str, str] | None = None
+    ) -> Daemon:
         daemon = Daemon(tmp_path, config, env)
         started.append(daemon)
         if start:

@@ -9,7 +9,9 @@ pytestmark = pytest.mark.e2e
 
 def test_invoke_roundtrip_and_clean_exit(daemon_factory, write_functions):
     write_functions({"echo": "def handler(event, context):\n    return {'got': event}\n"})
-    daemon = daemon_factory({"functions": {"echo": {"handler": "echo:handler", "code_dir": "functions"}}})
+    daemon = daemon_factory(
+        {"functions": {"echo": {"handler": "echo:handler", "code_dir": "functions"}}}
+    )
     status, headers, body = daemon.invoke("echo", {"a": 1})
     assert status == 200
     assert body == {"got": {"a": 1}}

@@ -124,22 +124,36 @@ class Daemon:
     # -- HTTP helpers -----------------------------------------------------------------
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-        admin: bool = False, timeout: float = 30.0,
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        admin: bool = False,
+        timeout: float = 30.0,
     ) -> tuple[int, dict[str, str], bytes]:
         base = self.admin_url if admin else self.url
-        req = urllib.request.Request(f"{base}{path}", data=body, method=method, headers=headers or {})
+        req = urllib.request.Request(
+            f"{base}{path}", data=body, method=method, headers=headers or {}
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as reply:
                 return reply.status, dict(reply.headers.items()), reply.read()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers.items()), exc.read()
 
-    def invoke(self, name: str, payload: Any = None, kind: str = "RequestResponse",
-               headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    def invoke(
+        self,
+        name: str,
+        payload: Any = None,
+        kind: str = "RequestResponse",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
         body = json.dumps({} if payload is None else payload).encode()
         status, hdrs, raw = self.request(
-            "POST", f"/2015-03-31/functions/{name}/invocations", body,
+            "POST",
+            f"/2015-03-31/functions/{name}/invocations",
+            body,
             {"X-Amz-Invocation-Type": kind, **(headers or {})},
         )
         return status, hdrs, json.loads(raw) if raw else None
@@ -148,16 +162,24 @@ class Daemon:
         status, _, raw = self.request(method, path, admin=True)
         return status, json.loads(raw) if raw else None
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``eventhub ARGS -c <this config>`` and capture its output."""
         return subprocess.run(
             [sys.executable, "-m", "eventhub", *args, "-c", str(self.config_path)],
-            cwd=self.workdir, env=self.env, input=input.decode() if input else None,
-            capture_output=True, text=True, timeout=timeout,
+            cwd=self.workdir,
+            env=self.env,
+            input=input.decode() if input else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
 
-def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.05, message: str = "") -> Any:
+def wait_until(
+    predicate: Any, timeout: float = 20.0, interval: float = 0.05, message: str = ""
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

@@ -9,15 +9,12 @@ from typing import Any
 
 import pytest
 
+from eventhub.mapping.filter_views import kafka_view, kinesis_view, rmq_view, sqs_view
 from eventhub.mapping.filters import (
     MAX_PATTERN_CHARS,
     FilterSet,
     PatternError,
     compile_pattern,
-    kafka_view,
-    kinesis_view,
-    rmq_view,
-    sqs_view,
 )
 
 
