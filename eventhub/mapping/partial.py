@@ -34,15 +34,18 @@ def failed_items(response: Any, batch_ids: Collection[Hashable]) -> list[Any]:
         identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
         if identifier is None or identifier == "":
             raise MalformedPartialResponse("an item has no itemIdentifier")
-        key = _hashable(identifier)
+        key = identifier_key(identifier)
         if key not in batch_ids:
             raise MalformedPartialResponse(f"itemIdentifier {identifier!r} is not in the batch")
         found.append(identifier)
     return found
 
 
-def _hashable(identifier: Any) -> Hashable:
-    """Kafka identifiers are objects ``{"partition": "t-0", "offset": 5}``; compare by value."""
+def identifier_key(identifier: Any) -> Hashable:
+    """The comparable form of an identifier; engines build their batch ids with it too.
+
+    Kafka identifiers are objects ``{"partition": "t-0", "offset": 5}``, compared by value.
+    """
     if isinstance(identifier, dict):
         return tuple(sorted((str(k), str(v)) for k, v in identifier.items()))
     if isinstance(identifier, list):
