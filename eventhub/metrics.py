@@ -102,3 +102,27 @@ class Metrics:
             ["source"],
             registry=r,
         )
+
+        # -- queue mappings (embedded queue, RabbitMQ): issue 4 -----------------------------
+        self.queue_messages = Counter(
+            "eventhub_queue_messages",
+            "Messages of queue mappings by what happened to them: received, deleted (after "
+            "success), retried (failed, back to the queue), dead_lettered, filtered (deleted "
+            "without invoking).",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.queue_batches_in_flight = Gauge(
+            "eventhub_queue_batches_in_flight",
+            "Batches of a queue mapping being processed now (at most max_concurrency).",
+            ["source"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "eventhub_queue_depth",
+            "Messages in a mapping's queue by state: visible, in_flight (not visible), "
+            "delayed, dead_letter (SQS ApproximateNumberOfMessages*).",
+            ["source", "state"],
+            registry=r,
+        )
+
