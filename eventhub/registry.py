@@ -8,6 +8,7 @@ from typing import Any
 # sources: type -> "module:Factory"; ``Factory(name, config, env: HubEnv) -> ManagedSource``.
 SOURCES: dict[str, str] = {
     "queue": "connectors.queue:source",
+    "rabbitmq": "connectors.rabbitmq:source",
 }
 
 # embedded services started with the hub: name -> "module:Class"; ``Class() -> Service``.
@@ -21,6 +22,7 @@ DESTINATIONS: dict[str, str] = {
     "http": "connectors.webhook:HttpDestination",
     "function": "eventhub.invoke.destinations:FunctionDestination",
     "queue": "connectors.queue:QueueDestination",
+    "rabbitmq": "connectors.rabbitmq_destination:RabbitMQDestination",
 }
 
 
