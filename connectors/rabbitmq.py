@@ -2,14 +2,17 @@
 
 Messages are pushed by the broker into a local buffer, at most ``batch_size *
 max_concurrency`` unacknowledged (the prefetch). A message is acknowledged only after
-its batch succeeded; a failure is nacked with requeue (after the engine's backoff), and
+its batch succeeded (``multiple`` acks when a batch and all before it are settled, see
+``rabbitmq_acks``); a failure is nacked with requeue (after the engine's backoff), and
 rejected without requeue to dead-letter it. Receive counts come from the broker's
 ``x-delivery-count`` header on quorum queues; classic queues only flag redeliveries, so
 the engine counts those itself (see ``eventhub.mapping.deliveries``).
 
-When the connection drops, unacknowledged messages go back to the queue on the broker;
-the buffer is dropped, acknowledgements of the old channel are skipped, and the robust
-connection reconnects and resumes consuming on its own.
+Deliveries are taken from the channel underneath aio-pika's robust channel: the robust
+connection and channel reconnect and restore QoS and declarations; a reopen callback
+subscribes again. Deliveries of a channel that closed are dropped from the buffer and
+never acknowledged on another channel (delivery tags are per channel): the broker has
+put them back in the queue already.
 """
 
 from __future__ import annotations
@@ -20,17 +23,20 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiormq.exceptions
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aio_pika.exceptions import ChannelInvalidStateError, MessageProcessError
+from aio_pika.abc import AbstractQueue, AbstractRobustChannel, AbstractRobustConnection
+from aiormq import spec
+from aiormq.abc import AbstractChannel, DeliveredMessage
 
+from connectors.rabbitmq_acks import AckTracker
 from connectors.rabbitmq_connect import connect, vhost_of
 from connectors.rabbitmq_topology import dead_letter_names, ensure_queue
+from connectors.sqs_params import message_id as new_message_id
 from eventhub.config.loader import LoadedConfig
 from eventhub.config.models import RabbitMQConnection
 from eventhub.config.sources import RabbitMQSourceConfig
@@ -40,43 +46,42 @@ from eventhub.hubenv import HubEnv
 from eventhub.mapping.filters import FilterSet
 from eventhub.mapping.queue_format import QueueEventFormat, RmqFormat, SqsFormat
 from eventhub.mapping.queue_source import QueueMappingSource, mapping_settings
-from eventhub.sources import ManagedSource, QueueMessage, SourceUnavailable
+from eventhub.sources import ManagedSource, QueueMessage, QueueSetupError, SourceUnavailable
 
 log = structlog.get_logger("eventhub.rabbitmq")
 
 MAX_PREFETCH = 65535
-_SETTLE_ERRORS = (ChannelInvalidStateError, aiormq.exceptions.AMQPError, ConnectionError)
+_CHANNEL_GONE = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+)
 
 
-def _expiration_ms(value: Any) -> str | None:
-    """aio-pika decodes ``expiration`` to seconds; AWS shows the wire value, milliseconds."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, datetime):
-        return None
-    return str(round(float(value) * 1000))
-
-
-def _properties(message: AbstractIncomingMessage) -> dict[str, Any]:
+def _properties(delivery: DeliveredMessage) -> dict[str, Any]:
     """AMQP basic properties as the ``rmq`` event builder reads them."""
+    p = delivery.header.properties
     return {
-        "content_type": message.content_type,
-        "content_encoding": message.content_encoding,
-        "headers": dict(message.headers) if message.headers else {},
-        "delivery_mode": int(message.delivery_mode) if message.delivery_mode else None,
-        "priority": message.priority,
-        "correlation_id": message.correlation_id,
-        "reply_to": message.reply_to,
-        "expiration": _expiration_ms(message.expiration),
-        "message_id": message.message_id,
-        "timestamp": message.timestamp,
-        "type": message.type,
-        "user_id": message.user_id,
-        "app_id": message.app_id,
-        "cluster_id": message.cluster_id,
+        "content_type": p.content_type,
+        "content_encoding": p.content_encoding,
+        "headers": p.headers or {},
+        "delivery_mode": p.delivery_mode,
+        "priority": p.priority,
+        "correlation_id": p.correlation_id,
+        "reply_to": p.reply_to,
+        "expiration": p.expiration,
+        "message_id": p.message_id,
+        "timestamp": p.timestamp,
+        "type": p.message_type,
+        "user_id": p.user_id,
+        "app_id": p.app_id,
+        "cluster_id": p.cluster_id,
     }
+
+
+def _deliver(delivery: DeliveredMessage) -> spec.Basic.Deliver:
+    """The Basic.Deliver frame of a consumed message (consumers get nothing else)."""
+    return cast(spec.Basic.Deliver, delivery.delivery)
 
 
 class RabbitMQQueue:
@@ -99,39 +104,61 @@ class RabbitMQQueue:
         self._loaded = loaded
         self._prefetch = min(MAX_PREFETCH, config.batch_size * config.max_concurrency)
         self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
-        self._buffer: deque[AbstractIncomingMessage] = deque()
+        self._underlay: AbstractChannel | None = None
+        self._acks = AckTracker()
+        self._buffer: deque[DeliveredMessage] = deque()
         self._arrived = asyncio.Event()
+        self._broken: str | None = None
         self._sender = f"eventhub:{config.connection}"
 
     @property
     def connected(self) -> bool:
-        connection = self._connection
-        return connection is not None and not connection.is_closed and connection.connected.is_set()
+        connection, underlay = self._connection, self._underlay
+        return (
+            connection is not None
+            and connection.connected.is_set()
+            and underlay is not None
+            and not underlay.is_closed
+        )
 
     async def open(self) -> None:
         self._connection = await connect(
             self._connection_config, self._loaded, f"eventhub:{self._source_name}"
         )
-        self._connection.reconnect_callbacks.add(self._on_reconnect)
-        self._connection.close_callbacks.add(self._on_reconnect)
         try:
-            channel = await self._connection.channel()
+            channel = self._channel = await self._connection.channel()
             await channel.set_qos(prefetch_count=self._prefetch)
             self._queue = await ensure_queue(channel, self._config)
-            await self._queue.consume(self._on_message)
+            channel.reopen_callbacks.add(self._resubscribe)
+            await self._subscribe()
         except aiormq.exceptions.AMQPConnectionError as exc:
             raise SourceUnavailable(f"lost RabbitMQ while opening the queue: {exc}") from None
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self._buffer.append(message)
-        self._arrived.set()
-
-    def _on_reconnect(self, *_: Any) -> None:
-        # Deliveries of the old channel cannot be acknowledged any more; the broker has
-        # already put them back in the queue.
+    async def _subscribe(self) -> None:
+        assert self._channel is not None  # noqa: S101 - set by open
+        underlay = await self._channel.get_underlay_channel()
         self._buffer.clear()
-        log.info("reconnected to RabbitMQ", source=self._source_name)
+        self._acks = AckTracker()
+        self._underlay = underlay
+        await underlay.basic_consume(self.queue_name, self._on_delivery, no_ack=False)
+
+    async def _resubscribe(self, *_: Any) -> None:
+        try:
+            await self._subscribe()
+        except Exception as exc:  # noqa: BLE001 - reported through receive()
+            self._broken = f"cannot consume {self.queue_name!r} again after reconnecting: {exc!r}"
+            self._arrived.set()
+        else:
+            log.info("reconnected to RabbitMQ", source=self._source_name)
+
+    async def _on_delivery(self, delivery: DeliveredMessage) -> None:
+        if delivery.channel is not self._underlay:
+            return  # a late delivery of a channel we left
+        self._acks.delivered(_deliver(delivery).delivery_tag or 0)
+        self._buffer.append(delivery)
+        self._arrived.set()
 
     async def receive(
         self, max_messages: int, wait: float, visibility_timeout: float | None = None
@@ -143,53 +170,80 @@ class RabbitMQQueue:
                     await self._arrived.wait()
             except TimeoutError:
                 return []
+        if self._broken is not None:
+            raise QueueSetupError(self._broken)
+        underlay = self._underlay
         taken: list[QueueMessage] = []
         now_ms = str(int(time.time() * 1000))
-        while self._buffer and len(taken) < max_messages:
-            taken.append(self._message(self._buffer.popleft(), now_ms))
+        buffer = self._buffer
+        while buffer and len(taken) < max_messages:
+            delivery = buffer.popleft()
+            if delivery.channel is underlay:
+                taken.append(self._message(delivery, now_ms))
         return taken
 
-    def _message(self, delivery: AbstractIncomingMessage, now_ms: str) -> QueueMessage:
+    def _message(self, delivery: DeliveredMessage, now_ms: str) -> QueueMessage:
         properties = _properties(delivery)
         headers = properties["headers"]
         count = headers.get("x-delivery-count")
         timestamp = properties["timestamp"]
         sent = str(int(timestamp.timestamp() * 1000)) if isinstance(timestamp, datetime) else now_ms
         message_id = properties["message_id"]
+        counted = isinstance(count, int)
+        frame = _deliver(delivery)
         return QueueMessage(
-            message_id=message_id or str(uuid.uuid4()),
+            message_id=message_id or new_message_id(),
             body=delivery.body,
-            receive_count=count + 1 if isinstance(count, int) else 0,
+            receive_count=count + 1 if counted else 0,
             handle=delivery,
-            receipt_handle=f"{delivery.consumer_tag}:{delivery.delivery_tag}",
-            redelivered=bool(delivery.redelivered),
+            receipt_handle=str(frame.delivery_tag),
+            redelivered=bool(frame.redelivered),
             attributes={
                 "SentTimestamp": sent,
                 "SenderId": properties["user_id"] or properties["app_id"] or self._sender,
                 "ApproximateFirstReceiveTimestamp": now_ms,
             },
             properties=properties,
-            count_key=message_id or hashlib.sha1(delivery.body, usedforsecurity=False).hexdigest(),
+            count_key=""
+            if counted
+            else message_id or hashlib.sha1(delivery.body, usedforsecurity=False).hexdigest(),
         )
 
+    def _current(self, messages: Sequence[QueueMessage]) -> tuple[list[int], int]:
+        """Delivery tags of ``messages`` still on the current channel, and how many are not."""
+        underlay = self._underlay
+        tags = [m.handle.delivery.delivery_tag for m in messages if m.handle.channel is underlay]
+        return tags, len(messages) - len(tags)
+
     async def _settle(self, messages: Sequence[QueueMessage], how: str) -> None:
-        lost = 0
-        for message in messages:
-            delivery: AbstractIncomingMessage = message.handle
+        tags, lost = self._current(messages)
+        underlay = self._underlay
+        if tags and underlay is not None:
+            multiple = self._acks.settle(tags)
             try:
-                if how == "ack":
-                    await delivery.ack()
+                if how == "ack" and multiple is not None:
+                    await underlay.basic_ack(multiple, multiple=True)
                 else:
-                    await delivery.nack(requeue=how == "requeue")
-            except MessageProcessError:
-                continue  # settled already
-            except _SETTLE_ERRORS:
-                lost += 1
+                    await self._one_by_one(underlay, tags, how)
+            except _CHANNEL_GONE:
+                lost += len(tags)
         if lost:
             raise SourceUnavailable(
                 f"{lost} message(s) were received on a channel that is gone; the broker "
                 "delivers them again"
             )
+
+    @staticmethod
+    async def _one_by_one(channel: AbstractChannel, tags: list[int], how: str) -> None:
+        last = len(tags) - 1
+        for index, tag in enumerate(tags):
+            wait = index == last  # frames go out in order: waiting for the last is enough
+            if how == "ack":
+                await channel.basic_ack(tag, wait=wait)
+            elif how == "requeue":
+                await channel.basic_nack(tag, requeue=True, wait=wait)
+            else:
+                await channel.basic_reject(tag, requeue=False, wait=wait)
 
     async def delete(self, messages: Sequence[QueueMessage]) -> None:
         await self._settle(messages, "ack")
@@ -206,7 +260,7 @@ class RabbitMQQueue:
     async def statistics(self) -> dict[str, int]:
         if self._connection is None or not self.connected:
             return {}
-        figures: dict[str, int] = {"buffered": len(self._buffer)}
+        figures: dict[str, int] = {"buffered": len(self._buffer), "unsettled": len(self._acks)}
         _, dead_queue = dead_letter_names(self._config)
         async with self._connection.channel() as channel:
             found = await channel.declare_queue(self.queue_name, passive=True)
@@ -220,6 +274,7 @@ class RabbitMQQueue:
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
         self._buffer.clear()
+        self._underlay = None
         if connection is not None:
             try:
                 await connection.close()

@@ -25,6 +25,7 @@ from connectors.sqs_params import (
     encode_receipt,
     integer,
     invalid,
+    message_id,
     missing,
     new_message,
     str_list,
@@ -44,7 +45,7 @@ def reply(data: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(
         status=status,
         body=json.dumps(data).encode(),
-        headers={"Content-Type": JSON_10, "x-amzn-RequestId": str(uuid.uuid4())},
+        headers={"Content-Type": JSON_10, "x-amzn-RequestId": message_id()},
     )
 
 

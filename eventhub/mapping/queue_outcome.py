@@ -40,8 +40,7 @@ def judge(
 ) -> Verdict:
     """Split ``messages`` (the invoked batch, in order) into succeeded and failed."""
     if not result.ok:
-        error = result.error_type or result.outcome.value
-        return Verdict([], list(messages), f"function error: {error}")
+        return Verdict([], list(messages), f"function error: {describe_error(result)}")
     if not report_failures:
         return Verdict(list(messages), [], None)
     identifiers = [fmt.identifier(m) for m in messages]
@@ -66,6 +65,14 @@ def judge(
         else:
             verdict.succeeded.append(message)
     return verdict
+
+
+def describe_error(result: InvocationResult, limit: int = 300) -> str:
+    """``errorType: errorMessage`` of a failed invocation, shortened for logs and status."""
+    error = result.error_type or result.outcome.value
+    message = result.value.get("errorMessage") if isinstance(result.value, dict) else None
+    text = f"{error}: {message}" if isinstance(message, str) and message else error
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def split_exhausted(

@@ -17,6 +17,7 @@ from eventhub.config.sources import QueueMappingBase
 from eventhub.hubenv import HubEnv
 from eventhub.mapping.queue import DeadLetterSink, QueueMapping, QueueMappingSettings
 from eventhub.mapping.queue_format import QueueEventFormat
+from eventhub.mapping.queue_outcome import describe_error
 from eventhub.mapping.queue_stats import QueueCounters
 from eventhub.runtime.result import InvocationResult
 from eventhub.sources import QueueSource, SourceStatus, SourceUnavailable
@@ -91,7 +92,7 @@ class QueueMappingSource:
             self._last_result = "success"
         else:
             self._last_result = "function_error"
-            self._last_error = f"{result.error_type or result.outcome.value}"
+            self._last_error = describe_error(result)
         return result
 
     async def run(self) -> None:

@@ -313,22 +313,34 @@ def _send_fifo(
     return sent
 
 
-def _candidates(
-    conn: sqlite3.Connection, queue: str, limit: int, now: int, fifo: bool
-) -> list[tuple[int, int]]:
-    if not fifo:
-        return conn.execute(
-            "SELECT seq, receive_count FROM queue_messages WHERE queue = ? AND visible_at <= ?"
-            " ORDER BY visible_at, seq LIMIT ?",
-            (queue, now, limit),
-        ).fetchall()
-    return conn.execute(
-        "SELECT seq, receive_count FROM queue_messages WHERE queue = ? AND visible_at <= ?"
-        " AND COALESCE(group_id, '') NOT IN (SELECT COALESCE(group_id, '') FROM queue_messages"
-        "  WHERE queue = ? AND visible_at > ? AND receive_count > 0)"
-        " ORDER BY seq LIMIT ?",
-        (queue, now, queue, now, limit),
-    ).fetchall()
+_PICK_STANDARD = (
+    "SELECT seq FROM queue_messages WHERE queue = ? AND visible_at <= ?"
+    " ORDER BY visible_at, seq LIMIT ?"
+)
+# A group with a message in flight yields nothing (SQS FIFO).
+_PICK_FIFO = (
+    "SELECT seq FROM queue_messages WHERE queue = ? AND visible_at <= ?"
+    " AND COALESCE(group_id, '') NOT IN (SELECT COALESCE(group_id, '') FROM queue_messages"
+    "  WHERE queue = ? AND visible_at > ? AND receive_count > 0)"
+    " ORDER BY seq LIMIT ?"
+)
+
+
+def _take(
+    conn: sqlite3.Connection, queue: str, limit: int, now: int, visibility_ms: int, fifo: bool
+) -> list[StoredMessage]:
+    """Hide up to ``limit`` visible messages and return them in ``seq`` order."""
+    pick = _PICK_FIFO if fifo else _PICK_STANDARD
+    params = (queue, now, queue, now, limit) if fifo else (queue, now, limit)
+    cur = conn.execute(
+        "UPDATE queue_messages SET visible_at = ?, receive_count = receive_count + 1,"  # noqa: S608 - constant SQL
+        f" first_receive_at = COALESCE(first_receive_at, ?), token = {_RANDOM_RECEIPT_SQL}"
+        f" WHERE seq IN ({pick}) RETURNING {_RETURNING}",
+        (now + visibility_ms, now, *params),
+    )
+    messages = [StoredMessage(*row) for row in cur]
+    messages.sort(key=lambda m: m.seq)
+    return messages
 
 
 def _receive(
@@ -340,32 +352,28 @@ def _receive(
     fifo: bool,
     redrive: Redrive | None,
 ) -> Received:
-    order: list[int] = []
+    messages: list[StoredMessage] = []
     dead = 0
-    while len(order) < limit:
-        rows = _candidates(conn, queue, limit - len(order), now, fifo)
-        if redrive is not None:
-            poison = [seq for seq, count in rows if count >= redrive.max_receive_count]
-            if poison:
-                dead += _move_to_dead_letter(conn, queue, poison, redrive, now)
-                continue  # their groups may hold more messages now deliverable
-        order.extend(seq for seq, _ in rows)
-        break
-    if not order:
-        row = conn.execute(
-            "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?",
-            (queue, now),
-        ).fetchone()
-        return Received([], dead, row[0] if row else None)
-    cur = conn.execute(
-        f"UPDATE queue_messages SET visible_at = ?, receive_count = receive_count + 1,"  # noqa: S608 - placeholders only
-        f" first_receive_at = COALESCE(first_receive_at, ?), token = {_RANDOM_RECEIPT_SQL}"
-        f" WHERE seq IN ({_placeholders(len(order))}) RETURNING {_RETURNING}",
-        (now + visibility_ms, now, *order),
-    )
-    position = {seq: index for index, seq in enumerate(order)}
-    messages = sorted((StoredMessage(*row) for row in cur), key=lambda m: position[m.seq])
-    return Received(messages, dead, None)
+    while len(messages) < limit:
+        got = _take(conn, queue, limit - len(messages), now, visibility_ms, fifo)
+        poison: list[int] = []
+        if redrive is not None:  # received max_receive_count times already: redrive instead
+            poison = [m.seq for m in got if m.receive_count > redrive.max_receive_count]
+        if poison:
+            assert redrive is not None  # noqa: S101 - poison is only found with a policy
+            dead += _move_to_dead_letter(conn, queue, poison, redrive, now)
+            moved = set(poison)
+            got = [m for m in got if m.seq not in moved]
+        messages.extend(got)
+        if not poison:
+            break
+    if messages:
+        return Received(messages, dead, None)
+    row = conn.execute(
+        "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?",
+        (queue, now),
+    ).fetchone()
+    return Received([], dead, row[0] if row else None)
 
 
 def _move_to_dead_letter(

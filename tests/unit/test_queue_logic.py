@@ -44,7 +44,7 @@ class TestJudge:
     def test_error_fails_everything(self) -> None:
         verdict = judge(result(ok=False), self.batch, SQS, report_failures=True, fifo=False)
         assert self.ids(verdict.failed) == ["a", "b", "c"]
-        assert verdict.reason == "function error: ValueError"
+        assert verdict.reason == "function error: ValueError: boom"
 
     @pytest.mark.parametrize(
         "value", [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}, "text", [1]]
