@@ -273,10 +273,13 @@ class RabbitMQQueue:
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
+        channel, self._channel = self._channel, None
         self._buffer.clear()
         self._underlay = None
         if connection is not None:
             try:
+                if channel is not None and not channel.is_closed:
+                    await channel.close()
                 await connection.close()
             except Exception:  # noqa: BLE001 - closing a dead connection may fail; it is gone
                 log.debug("closing RabbitMQ connection failed", exc_info=True)

@@ -62,7 +62,9 @@ class RabbitMQDestination:
                 self._connection = await connect(
                     self._conn_config, self._loaded, "eventhub:publish"
                 )
-            self._channel = await self._connection.channel(publisher_confirms=True)
+            self._channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
             if self._exchange_name:
                 self._exchange = await self._channel.get_exchange(self._exchange_name, ensure=True)
             else:
@@ -93,6 +95,12 @@ class RabbitMQDestination:
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
-        self._exchange = self._channel = None
-        if connection is not None:
-            await connection.close()
+        channel, self._channel = self._channel, None
+        self._exchange = None
+        try:
+            if channel is not None and not channel.is_closed:
+                await channel.close()
+            if connection is not None:
+                await connection.close()
+        except Exception:  # noqa: BLE001 - a broken connection is closed enough
+            return

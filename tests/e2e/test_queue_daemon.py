@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from tests.support.daemon import Daemon, read_jsonl, wait_until
 
 pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
 
 RECORDER = """
 import json, os, time
@@ -198,3 +202,60 @@ def test_invalid_configurations_are_refused(
     daemon = daemon_factory(slow, start=False)
     result = daemon.cli("validate")
     assert "exceeds the visibility timeout" in result.stderr
+
+
+SLOW = """
+import json, os, time
+
+def handler(event, context):
+    time.sleep(1)
+    with open(os.environ["OUT"], "a") as done:
+        for r in event["Records"]:
+            done.write(json.dumps({"body": r["body"]}) + "\\n")
+"""
+
+
+def test_sigterm_finishes_the_batch_in_flight(daemon_factory, write_functions, tmp_path) -> None:
+    write_functions({"recorder": SLOW})
+    daemon = daemon_factory(config(tmp_path))
+    assert daemon.cli("send", "jobs", "in-flight").returncode == 0
+    wait_until(lambda: source_detail(daemon).get("batches_in_flight") == 1, message="in flight")
+    assert daemon.stop() == 0
+    assert bodies(tmp_path / "done.jsonl") == ["in-flight"]
+    daemon.start()  # deleted before exit: not delivered again
+    time.sleep(3)  # longer than the visibility timeout: a leftover would be back by now
+    assert bodies(tmp_path / "done.jsonl") == ["in-flight"]
+
+
+def source_detail(daemon: Daemon) -> dict[str, Any]:
+    return daemon.admin("GET", "/sources")[1]["sources"][0]["detail"]
+
+
+def test_reload_adds_queues_to_the_api(daemon_factory, write_functions, tmp_path) -> None:
+    write_functions({"recorder": RECORDER})
+    daemon = daemon_factory(config(tmp_path))
+    sqs = sqs_client(daemon)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_url(QueueName="later")
+    new = config(tmp_path)
+    new["queues"]["later"] = {}
+    new["hub"] = daemon.config["hub"]
+    daemon.write_config(new)
+    status, outcome = daemon.admin("POST", "/reload")
+    assert status == 200
+    assert outcome["sources"]["unchanged"] == ["jobs-in"]
+    assert sqs.get_queue_url(QueueName="later")["QueueUrl"].endswith("/later")
+
+
+def test_the_demo_configuration_runs_a_queue_mapping(daemon_factory, tmp_path) -> None:
+    demo = yaml.safe_load((ROOT / "config" / "eventhub.yaml").read_text())
+    demo.pop("hub", None)
+    for function in demo["functions"].values():
+        function["code_dir"] = str(ROOT / "config" / "functions")
+        function.get("async", {}).pop("on_success", None)
+    daemon = daemon_factory(demo)
+    assert daemon.cli("send", "jobs", '{"task": "resize"}').returncode == 0
+    wait_until(
+        lambda: daemon.admin("GET", "/sources")[1]["sources"][0]["detail"]["deleted"] == 1,
+        message="demo job handled",
+    )
