@@ -13,6 +13,7 @@ import aio_pika
 import pytest
 
 from tests.support.daemon import Daemon, read_jsonl, wait_until
+from tests.support.ports import free_port
 from tests.support.rabbitmq import RabbitNode
 
 pytestmark = pytest.mark.integration
@@ -169,6 +170,14 @@ def test_bad_credentials_and_missing_queue_are_reported(
         "queue": f"absent-{uuid.uuid4().hex[:6]}",
         "function": "work",
     }
+    down = f"amqp://guest:guest@127.0.0.1:{free_port()}/"  # nothing listens there
+    cfg["connections"]["down"] = {"type": "rabbitmq", "url": down}
+    cfg["sources"]["unreachable"] = {
+        "type": "rabbitmq",
+        "connection": "down",
+        "queue": "q",
+        "function": "work",
+    }
     daemon = daemon_factory(cfg)
 
     def errors() -> dict[str, str]:
@@ -179,9 +188,10 @@ def test_bad_credentials_and_missing_queue_are_reported(
     assert "refused the credentials" in found["rabbit-in"]
     assert "wrong" not in found["rabbit-in"]  # no password in messages
     assert "does not exist on the broker" in found["missing"]
+    assert "cannot reach RabbitMQ at amqp://guest@127.0.0.1" in found["unreachable"]
     status, ready = daemon.admin("GET", "/ready")
     assert status == 503
-    assert sorted(ready["disconnected"]) == ["missing", "rabbit-in"]
+    assert sorted(ready["disconnected"]) == ["missing", "rabbit-in", "unreachable"]
     assert daemon.admin("GET", "/health")[0] == 200
 
 
