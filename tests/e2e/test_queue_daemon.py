@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 RECORDER = """
 import json, os, time
+from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 def handler(event, context):
+    SqsModel.model_validate(event)  # the event is exactly AWS's SQS shape
     out = os.environ["OUT"]
     failing = os.path.exists(os.environ.get("FAIL_MARK", "/nonexistent"))
     records = event["Records"]

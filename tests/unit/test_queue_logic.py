@@ -219,3 +219,58 @@ def test_delivery_counter_counts_redeliveries() -> None:
     counted = message("q", count=4)
     counter.observe([counted])
     assert counted.receive_count == 4
+
+
+def test_sqs_events_parse_with_powertools_models() -> None:
+    from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+    fifo = message(
+        "id-9",
+        "{}",
+        count=3,
+        receipt_handle="rh",
+        attributes={
+            "SentTimestamp": "1700000000000",
+            "SenderId": "000000000000",
+            "ApproximateFirstReceiveTimestamp": "1700000000001",
+            "SequenceNumber": "00000000000000000042",
+            "MessageGroupId": "g",
+            "MessageDeduplicationId": "d",
+            "DeadLetterQueueSourceArn": "arn:aws:sqs:us-east-1:000000000000:src",
+        },
+        message_attributes={"n": {"DataType": "Number", "StringValue": "1"}},
+    )
+    amqp = message(
+        "id-8",
+        b"\xff",
+        properties={"headers": {"h": "v"}},
+        attributes={"SentTimestamp": "1", "SenderId": "s", "ApproximateFirstReceiveTimestamp": "2"},
+    )
+    event = SQS.event([SQS.record(fifo), SQS.record(amqp)])
+    parsed = SqsModel.model_validate(event)
+    assert parsed.Records[0].attributes.MessageGroupId == "g"
+    assert parsed.Records[0].attributes.ApproximateReceiveCount == "3"
+    assert parsed.Records[1].messageAttributes["h"].stringValue == "v"
+
+
+def test_rmq_events_read_with_the_powertools_data_class() -> None:
+    from aws_lambda_powertools.utilities.data_classes.rabbit_mq_event import RabbitMQEvent
+
+    fmt = RmqFormat("orders", "/", "arn:aws:mq:us-east-1:0:broker:b:b-1", FilterSet())
+    m = message(
+        "x",
+        b'{"a": 1}',
+        properties={
+            "message_id": "m-1",
+            "content_type": "application/json",
+            "delivery_mode": 2,
+            "headers": {"h": "v"},
+            "timestamp": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        },
+    )
+    event = RabbitMQEvent(fmt.event([fmt.record(m)]))
+    (msg,) = event.rmq_messages_by_queue["orders::/"]
+    assert msg.json_data == {"a": 1}
+    assert msg.basic_properties.message_id == "m-1"
+    assert msg.basic_properties.delivery_mode == 2
+    assert msg.basic_properties.timestamp == "Jan 2, 2024, 3:04:05 AM"

@@ -20,9 +20,12 @@ pytestmark = pytest.mark.integration
 
 RECORDER = """
 import base64, json, os, time
+from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 def handler(event, context):
     out = os.environ["OUT"]
+    if "Records" in event:
+        SqsModel.model_validate(event)
     if "rmqMessagesByQueue" in event:
         (key, messages), = event["rmqMessagesByQueue"].items()
         bodies = [base64.b64decode(m["data"]).decode() for m in messages]
