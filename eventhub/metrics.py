@@ -125,4 +125,3 @@ class Metrics:
             ["source", "state"],
             registry=r,
         )
-
