@@ -123,13 +123,25 @@ def load_yaml(text: str, env: Mapping[str, str]) -> LocatedDocument:
         walker = _Walker(loader, env)
         walker.doc.data = {} if node is None else walker.build(node, ())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
-        return LocatedDocument(data=None, issues=[ConfigIssue("", f"YAML syntax: {problem}", line)])
+        return LocatedDocument(data=None, issues=[_syntax_issue(exc)])
     except yaml.YAMLError as exc:
         return LocatedDocument(data=None, issues=[ConfigIssue("", f"YAML: {exc}")])
     else:
         return walker.doc
     finally:
         loader.dispose()
+
+
+def _syntax_issue(exc: yaml.MarkedYAMLError) -> ConfigIssue:
+    """``YAML syntax: ...`` at the line where the parser gave up, naming the construct it
+    was reading and where that started when it is on another line (an unclosed ``[``)."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    problem = exc.problem or str(exc)
+    context = exc.context
+    if context and exc.context_mark is not None:
+        start = exc.context_mark.line + 1
+        if start != line:
+            context = f"{context} started on line {start}"
+        problem = f"{problem} ({context})"
+    return ConfigIssue("", f"YAML syntax: {problem}", line)
