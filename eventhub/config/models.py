@@ -89,8 +89,8 @@ class HubConfig(Model):
     )
     account_id: str = Field(
         "000000000000",
-        pattern=pattern(r"^\d{12}$", 'twelve digits, in quotes (`"000000000000"`)'),
-        description="Twelve-digit account id used in ARNs.",
+        pattern=pattern(r"^\d{12}$", "twelve digits"),
+        description='Twelve-digit account id used in ARNs; quote it (`"000000000000"`).',
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto",

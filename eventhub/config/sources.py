@@ -231,7 +231,7 @@ class HttpSourceConfig(SourceBase):
     type: Literal["http"] = Field(description="Source kind.")
     route: str = Field(
         description="`METHOD /path` with `{param}` and a final `{name+}` greedy parameter; "
-        "METHOD may be ANY."
+        "METHOD may be ANY. `$default` catches requests no other route matches."
     )
     payload_format: Literal["1.0", "2.0"] = Field(
         "2.0", description="API Gateway proxy payload format version."
@@ -275,7 +275,8 @@ class FilesSourceConfig(SourceBase):
     events: list[str] = Field(
         default_factory=lambda: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
         min_length=1,
-        description="S3 event types to announce (`s3:ObjectCreated:*`, `s3:ObjectRemoved:Delete`).",
+        description="S3 event types to announce: `s3:ObjectCreated:*`, `s3:ObjectCreated:Put`, "
+        "`s3:ObjectCreated:Copy`, `s3:ObjectRemoved:*` or `s3:ObjectRemoved:Delete`.",
     )
     prefix: str = Field("", description="Only keys starting with this (S3 filter rule).")
     suffix: str = Field("", description="Only keys ending with this (S3 filter rule).")
