@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
+import os
 import resource
 import time
 import traceback
@@ -11,12 +13,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import eventhub
 from eventhub.events.errors import error_document
 from eventhub.metrics import Metrics
 from eventhub.runtime.concurrency import Limiter
 from eventhub.runtime.context import ClientContext, FunctionIdentity, LambdaContext, log_stream_name
 from eventhub.runtime.environment import Environment, HandlerReturn
-from eventhub.runtime.errors import InvocationFailure, MarshalError, ResponseTooLarge, Throttled
+from eventhub.runtime.errors import (
+    InvocationFailure,
+    MarshalError,
+    ResponseTooLarge,
+    RuntimeExit,
+    Throttled,
+)
 from eventhub.runtime.logcapture import InvocationLog
 from eventhub.runtime.marshal import to_json
 from eventhub.runtime.result import InvocationResult, Outcome
@@ -133,11 +142,17 @@ class FunctionRuntime:
             returned = await self.environment.invoke(event, context, log, timeout)
             init_ms = returned.init_ms
             outcome, value, payload = Outcome.SUCCESS, returned.value, self._marshal(returned)
+        except SystemExit as exc:  # sys.exit() in a handler: Lambda's Runtime.ExitError
+            failure = _exit_failure(exc, request_id)
+            outcome, value = Outcome.FUNCTION_ERROR, failure.document(request_id)
+            payload = to_json(value)
+            self._log_failure(log, failure, request_id)
         except InvocationFailure as failure:
             outcome, value = _failure_outcome(failure), failure.document(request_id)
             payload = to_json(value)
             self._log_failure(log, failure, request_id)
         except Exception as exc:  # noqa: BLE001 - whatever the handler raised is its error
+            _drop_runtime_frames(exc)
             outcome, value = Outcome.FUNCTION_ERROR, error_document(exc, request_id)
             payload = to_json(value)
             log.line(_aws_error_line(exc))
@@ -204,8 +219,39 @@ def _failure_outcome(failure: InvocationFailure) -> Outcome:
     return Outcome.TIMEOUT if failure.error_type == "Sandbox.Timedout" else Outcome.FUNCTION_ERROR
 
 
+def _exit_failure(exc: SystemExit, request_id: str) -> RuntimeExit:
+    status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return RuntimeExit(
+        f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
+    )
+
+
+# Frames of the machinery between the runtime and the handler (the thread pool, asyncio,
+# eventhub itself) lead every handler traceback; Lambda shows only the user's frames.
+_RUNTIME_DIRS = tuple(
+    os.path.dirname(os.path.realpath(str(package.__file__))) + os.sep
+    for package in (asyncio, concurrent.futures, eventhub)
+)
+
+
+def _drop_runtime_frames(exc: BaseException) -> None:
+    tb = exc.__traceback__
+    while tb is not None and os.path.realpath(tb.tb_frame.f_code.co_filename).startswith(
+        _RUNTIME_DIRS
+    ):
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break the invocation
+        return f"<unprintable {type(exc).__name__} object>"
+
+
 def _aws_error_line(exc: BaseException) -> str:
     """Lambda's text-format error line: lines joined with carriage returns."""
     frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
     text = "".join(frames).rstrip("\n").replace("\n", "\r")
-    return f"[ERROR] {type(exc).__name__}: {exc}\r{text}"
+    return f"[ERROR] {type(exc).__name__}: {_safe_str(exc)}\r{text}"
