@@ -11,18 +11,27 @@ call phase (pytest's own capture replaces ``sys.stdout`` between phases).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import sys
 import textwrap
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from eventhub.config.loader import load_config
+from eventhub.functions import FunctionSet
+from eventhub.invoke.async_queue import AsyncDispatcher
+from eventhub.invoke.destinations import DestinationContext, DestinationPool
+from eventhub.invoke.invoker import Invoker
 from eventhub.metrics import Metrics
 from eventhub.runtime.concurrency import Limiter
 from eventhub.runtime.context import FunctionIdentity
@@ -31,6 +40,8 @@ from eventhub.runtime.environment import EnvironmentSpec
 from eventhub.runtime.function import FunctionLimits, FunctionRuntime
 from eventhub.runtime.inline import InlineEnvironment
 from eventhub.runtime.logcapture import _CaptureHandler, _StreamProxy
+from eventhub.store.async_events import AsyncEventStore
+from eventhub.store.db import Store
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 
@@ -131,3 +142,95 @@ class Functions:
             sys.path.remove(str(self.code_dir.resolve()))
         for name in self.modules:
             sys.modules.pop(name, None)
+
+
+class MiniHub:
+    """The hub's invocation core without listeners: store, functions from a config,
+    Invoker, destinations and one AsyncDispatcher per function. ``restart`` keeps the
+    state directory, as a daemon restart does."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        functions: dict[str, dict[str, Any]],
+        sources: dict[str, str],
+        clock: Callable[[], float] = time.time,
+        hub: dict[str, Any] | None = None,
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.clock = clock
+        tag = uuid.uuid4().hex[:8]
+        code = tmp_path / "functions"
+        code.mkdir(exist_ok=True)
+        self.code_dir = code.resolve()
+        self.module_names: dict[str, str] = {}
+        config_functions = {}
+        for name, settings in functions.items():
+            module = f"m_{tag}_{name.replace('-', '_')}"
+            (code / f"{module}.py").write_text(textwrap.dedent(sources[name]))
+            self.module_names[name] = module
+            config_functions[name] = {"handler": f"{module}:handler", "code_dir": str(code)}
+            config_functions[name].update(settings)
+        config = {"version": 1, "hub": {"state_dir": "state", **(hub or {})}}
+        config["functions"] = config_functions
+        self.config_path = tmp_path / "eventhub.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.loaded = load_config(self.config_path)
+        self.metrics = Metrics()
+        self.dispatchers: dict[str, tuple[AsyncDispatcher, asyncio.Task[None]]] = {}
+
+    async def start(self) -> MiniHub:
+        self.store = Store(self.loaded.state_dir / "eventhub.db")
+        await self.store.open()
+        self.events = AsyncEventStore(self.store)
+        await self.events.open()
+        self.functions = FunctionSet(self.metrics)
+        self.functions.apply(self.loaded)
+        self.invoker = Invoker(self.events, self.metrics, self.clock)
+        self.invoker.replace(
+            self.functions.runtimes,
+            {name: fn.async_ for name, fn in self.loaded.config.functions.items()},
+        )
+        self.destinations = DestinationPool(
+            DestinationContext(self.loaded, self.invoker, self.store)
+        )
+        return self
+
+    def start_dispatchers(self) -> None:
+        for name in self.loaded.config.functions:
+            dispatcher = AsyncDispatcher(name, self.invoker, self.destinations)
+            self.invoker.attach(name, dispatcher)
+            task = asyncio.create_task(dispatcher.run(), name=f"dispatcher:{name}")
+            self.dispatchers[name] = (dispatcher, task)
+
+    async def stop_dispatchers(self, grace: float = 5.0) -> None:
+        for name, (dispatcher, task) in list(self.dispatchers.items()):
+            await dispatcher.stop(grace)
+            await task
+            self.invoker.attach(name, None)
+        self.dispatchers.clear()
+
+    async def restart(self, clock: Callable[[], float] | None = None) -> None:
+        """Stop everything without waiting for in-flight work; start over on the same state."""
+        await self.stop_dispatchers(grace=0)
+        await self._close()
+        if clock is not None:
+            self.clock = clock
+        await self.start()
+        self.start_dispatchers()
+
+    def module(self, function: str) -> Any:
+        return sys.modules[self.module_names[function]]
+
+    async def _close(self) -> None:
+        await self.destinations.aclose()
+        await self.functions.aclose()
+        await self.store.aclose()
+
+    async def aclose(self) -> None:
+        await self.stop_dispatchers(grace=0)
+        await self._close()
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(self.code_dir))
+        for module in self.module_names.values():
+            sys.modules.pop(module, None)
