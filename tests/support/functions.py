@@ -29,6 +29,7 @@ import yaml
 
 from eventhub.config.loader import load_config
 from eventhub.functions import FunctionSet
+from eventhub.hub import Hub
 from eventhub.invoke.async_queue import AsyncDispatcher
 from eventhub.invoke.destinations import DestinationContext, DestinationPool
 from eventhub.invoke.invoker import Invoker
@@ -144,6 +145,24 @@ class Functions:
             sys.modules.pop(name, None)
 
 
+def write_functions(
+    tmp_path: Path, functions: dict[str, dict[str, Any]], sources: dict[str, str]
+) -> tuple[Path, dict[str, str], dict[str, dict[str, Any]]]:
+    """Write each function's module under a unique name; returns the code directory,
+    function -> module name, and the ``functions:`` section of a config."""
+    tag = uuid.uuid4().hex[:8]
+    code = tmp_path / "functions"
+    code.mkdir(exist_ok=True)
+    modules: dict[str, str] = {}
+    config: dict[str, dict[str, Any]] = {}
+    for name, settings in functions.items():
+        module = f"m_{tag}_{name.replace('-', '_')}"
+        (code / f"{module}.py").write_text(textwrap.dedent(sources[name]))
+        modules[name] = module
+        config[name] = {"handler": f"{module}:handler", "code_dir": str(code), **settings}
+    return code.resolve(), modules, config
+
+
 class MiniHub:
     """The hub's invocation core without listeners: store, functions from a config,
     Invoker, destinations and one AsyncDispatcher per function. ``restart`` keeps the
@@ -159,18 +178,9 @@ class MiniHub:
     ) -> None:
         self.tmp_path = tmp_path
         self.clock = clock
-        tag = uuid.uuid4().hex[:8]
-        code = tmp_path / "functions"
-        code.mkdir(exist_ok=True)
-        self.code_dir = code.resolve()
-        self.module_names: dict[str, str] = {}
-        config_functions = {}
-        for name, settings in functions.items():
-            module = f"m_{tag}_{name.replace('-', '_')}"
-            (code / f"{module}.py").write_text(textwrap.dedent(sources[name]))
-            self.module_names[name] = module
-            config_functions[name] = {"handler": f"{module}:handler", "code_dir": str(code)}
-            config_functions[name].update(settings)
+        self.code_dir, self.module_names, config_functions = write_functions(
+            tmp_path, functions, sources
+        )
         config = {"version": 1, "hub": {"state_dir": "state", **(hub or {})}}
         config["functions"] = config_functions
         self.config_path = tmp_path / "eventhub.yaml"
@@ -230,6 +240,64 @@ class MiniHub:
     async def aclose(self) -> None:
         await self.stop_dispatchers(grace=0)
         await self._close()
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(self.code_dir))
+        for module in self.module_names.values():
+            sys.modules.pop(module, None)
+
+
+class InProcessHub:
+    """The real ``Hub`` in this process on ephemeral ports, with handler modules of
+    unique names; ``url`` / ``admin_url`` reach its listeners."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        functions: dict[str, dict[str, Any]],
+        sources: dict[str, str],
+        hub: dict[str, Any] | None = None,
+    ) -> None:
+        self.code_dir, self.module_names, config_functions = write_functions(
+            tmp_path, functions, sources
+        )
+        hub_config = {
+            "listen": "127.0.0.1:0",
+            "admin_listen": "127.0.0.1:0",
+            "state_dir": "state",
+            "shutdown_grace": 2,
+            **(hub or {}),
+        }
+        config = {"version": 1, "hub": hub_config, "functions": config_functions}
+        self.config_path = tmp_path / "eventhub.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.hub = Hub(load_config(self.config_path))
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.hub.main_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub.admin_port}"
+
+    def module(self, function: str) -> Any:
+        return sys.modules.get(self.module_names[function])
+
+    async def start(self) -> InProcessHub:
+        self._task = asyncio.create_task(self.hub.run(self._stop))
+        ready = asyncio.create_task(self.hub.ready.wait())
+        await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            await self._task  # raises what made the hub fail
+        return self
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
         with contextlib.suppress(ValueError):
             sys.path.remove(str(self.code_dir))
         for module in self.module_names.values():
