@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from eventhub.config.crossref import cross_check
 from eventhub.config.errors import ConfigError, ConfigIssue
 from eventhub.config.messages import located
 from eventhub.config.root import EventhubConfig
-from eventhub.config.yamlsource import LocatedDocument, dotted, load_yaml
+from eventhub.config.yamlsource import dotted, load_yaml
 
 DEFAULT_CONFIG = "config/eventhub.yaml"
 
@@ -70,7 +69,10 @@ def parse_config(text: str, env: Mapping[str, str], filename: str | None = None)
     try:
         config = EventhubConfig.model_validate(doc.data)
     except ValidationError as exc:
-        issues.extend(_issue(doc, error) for error in exc.errors(include_url=False))
+        for error in exc.errors(include_url=False):
+            path, message = located(doc.data, error)
+            if path not in doc.unset:  # an unset ${VAR} was reported; its "" is no news
+                issues.append(ConfigIssue(dotted(path), message, doc.line_of(path)))
         raise ConfigError(issues, filename) from None
     issues.extend(
         ConfigIssue(dotted(path), message, doc.line_of(path))
@@ -79,8 +81,3 @@ def parse_config(text: str, env: Mapping[str, str], filename: str | None = None)
     if issues:
         raise ConfigError(issues, filename)
     return config
-
-
-def _issue(doc: LocatedDocument, error: ErrorDetails) -> ConfigIssue:
-    path, text = located(doc.data, error)
-    return ConfigIssue(dotted(path), text, doc.line_of(path))

@@ -5,6 +5,7 @@ short message in our words (pydantic's own wording never reaches the user)."""
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any
 
 from pydantic_core import ErrorDetails
@@ -93,6 +94,8 @@ def message(data: Any, path: KeyPath, error: ErrorDetails) -> str:
     if kind in _SIMPLE:
         return _SIMPLE[kind]
     if kind in _BOUNDS:
+        if isinstance(error["input"], float) and math.isnan(error["input"]):
+            return "must be a number, not .nan"
         return _BOUNDS[kind].format(**{k: _number(v) for k, v in ctx.items()})
     special = {
         "extra_forbidden": _unknown_key,
@@ -119,7 +122,8 @@ def _literal(data: Any, path: KeyPath, error: ErrorDetails) -> str:
     expected = (error.get("ctx") or {}).get("expected", "")
     got = error["input"]
     if path == ("version",):
-        return f"unsupported version {got!r}: this eventhub reads version 1"
+        shown = "null" if got is None else repr(got)
+        return f"unsupported version {shown}: this eventhub reads version 1"
     hint = " (quote it)" if not isinstance(got, str) and repr(str(got)) in expected else ""
     return f"must be one of {expected}, not {got!r}{hint}"
 

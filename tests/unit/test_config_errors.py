@@ -196,6 +196,12 @@ CASES = [
         "over 10 needs batch_window >= 1",
         id="sqs-batch-over-10-without-window",
     ),
+    pytest.param(
+        "  slow:\n    handler: slow:handler\n    timeout: .nan  #<\n",
+        "functions.slow.timeout",
+        "must be a number, not .nan",
+        id="timeout-nan",
+    ),
     # --- wrong types --------------------------------------------------------------------------
     pytest.param(
         "  slow:\n    handler: slow:handler\n    timeout: soon  #<\n",
@@ -587,6 +593,12 @@ CASES = [
         "functions.slow.environment.TOKEN",
         "environment variable UNSET_VAR is not set (use ${UNSET_VAR:-default})",
         id="unset-variable",
+    ),
+    pytest.param(
+        "  slow:\n    handler: slow:handler\n    timeout: ${UNSET_TIMEOUT}  #<\n",
+        "functions.slow.timeout",
+        "environment variable UNSET_TIMEOUT is not set",  # and no "must be a number" for ""
+        id="unset-variable-in-a-number",
     ),
     pytest.param(
         "version: 2  #<\n",

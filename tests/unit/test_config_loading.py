@@ -67,6 +67,12 @@ def test_references_in_comments_and_keys_are_left_alone() -> None:
     assert info.value.issues[0].path == "functions.${NAME}"
 
 
+def test_keys_are_names_as_written() -> None:
+    # YAML would read these keys as the integer 123 and the boolean True.
+    text = "queues: {123: {}, on: {}}\nfunctions: {f: {handler: f:handler, environment: {Y: x}}}\n"
+    assert list(parse(text).queues) == ["123", "on"]
+
+
 def test_an_empty_file_is_all_defaults() -> None:
     config = parse("")
     assert config.version == 1
