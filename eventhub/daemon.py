@@ -11,7 +11,7 @@ import structlog
 
 from eventhub.config.errors import ConfigError
 from eventhub.config.loader import LoadedConfig
-from eventhub.hub import Hub
+from eventhub.hub import Hub, ListenError
 from eventhub.logs import configure_logging
 from eventhub.runtime.environ import install_environ
 from eventhub.runtime.logcapture import install_capture
@@ -28,10 +28,32 @@ def prepare_process(loaded: LoadedConfig) -> None:
 
 
 def serve(loaded: LoadedConfig) -> int:
-    """Run until SIGTERM / SIGINT; returns the exit code (0 after a clean shutdown)."""
+    """Run until SIGTERM / SIGINT; returns the exit code (0 after a clean shutdown).
+
+    Raises ListenError when ``hub.listen`` or ``hub.admin_listen`` cannot be bound.
+    """
     prepare_process(loaded)
     Path(loaded.state_dir).mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_serve(loaded))
+    try:
+        return asyncio.run(_serve(loaded))
+    except BaseExceptionGroup as group:  # the hub's TaskGroup wraps a failed start
+        error = _listen_error(group)
+        if error is None:
+            raise
+        log.error("cannot start", error=str(error))  # noqa: TRY400 - a clear reason, no traceback
+        raise error from None
+
+
+def _listen_error(exc: BaseException) -> ListenError | None:
+    """The ListenError inside ``exc`` (an exception group from the hub), if any."""
+    if isinstance(exc, ListenError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _listen_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _serve(loaded: LoadedConfig) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -30,6 +31,14 @@ from eventhub.supervisor import Supervisor
 log = structlog.get_logger("eventhub.hub")
 
 HEARTBEAT = 0.5
+
+
+class ListenError(Exception):
+    """A listener could not bind its address (in use, not permitted, unknown host)."""
+
+    def __init__(self, key: str, address: str, error: OSError) -> None:
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        super().__init__(f"cannot listen on {address} (hub.{key}): {reason}")
 
 
 class _Running:
@@ -129,18 +138,22 @@ class Hub:
     async def _start_listeners(self, main: MainContext) -> None:
         hub = self.loaded.config.hub
         grace = hub.shutdown_grace
-        for app, address in (
-            (build_main_app(main), hub.listen),
-            (build_admin_app(self), hub.admin_listen),
-        ):
+        for app, key in ((build_main_app(main), "listen"), (build_admin_app(self), "admin_listen")):
+            address: str = getattr(hub, key)
             runner = web.AppRunner(
                 app, access_log=None, shutdown_timeout=grace, handle_signals=False
             )
             await runner.setup()
+            self._runners.append(runner)
             host, port = split_hostport(address)
             site = web.TCPSite(runner, host, port, reuse_address=True)
-            await site.start()
-            self._runners.append(runner)
+            try:
+                await site.start()
+            except OSError as exc:
+                for started in self._runners:
+                    await started.cleanup()
+                self._runners.clear()
+                raise ListenError(key, address, exc) from None
         self.main_port, self.admin_port = (_bound_port(runner) for runner in self._runners)
 
     async def _start_services(self, stack: AsyncExitStack) -> None:
