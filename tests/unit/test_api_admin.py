@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from eventhub.daemon import _listen_error
+from eventhub.hub import ListenError
 from tests.support.functions import InProcessHub
 
 HANDLER = """
@@ -148,3 +151,17 @@ async def test_sources_is_empty_without_sources(
     async with session.post(f"{hub.admin_url}/sources/nope/enable") as response:
         assert response.status == 404
         assert (await response.json())["__type"] == "ResourceNotFoundException"
+
+
+async def test_hub_that_cannot_bind_fails_with_listen_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        running = InProcessHub(tmp_path, {"f": {}}, {"f": HANDLER}, hub={"admin_listen": address})
+        with capture_logs(), pytest.raises(BaseExceptionGroup) as raised:
+            await running.start()
+    error = _listen_error(raised.value)
+    assert isinstance(error, ListenError)
+    assert str(error) == f"cannot listen on {address} (hub.admin_listen): address already in use"
+    assert running.hub._runners == []  # the main listener it had opened is closed again
