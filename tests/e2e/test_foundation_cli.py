@@ -128,7 +128,10 @@ def test_daemon_not_running_is_one_line(tmp_path: Path) -> None:
         yaml.safe_dump(
             {
                 "version": 1,
-                "hub": {"listen": f"127.0.0.1:{port}"},
+                "hub": {
+                    "listen": f"127.0.0.1:{port}",
+                    "admin_listen": f"127.0.0.1:{free_port()}",
+                },
                 "functions": {"f": {"handler": "f:handler"}},
             }
         )

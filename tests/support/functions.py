@@ -283,7 +283,9 @@ class InProcessHub:
         return f"http://127.0.0.1:{self.hub.admin_port}"
 
     def module(self, function: str) -> Any:
-        return sys.modules.get(self.module_names[function])
+        """The function's module once imported completely (imports run in a thread)."""
+        module = sys.modules.get(self.module_names[function])
+        return module if hasattr(module, "handler") else None
 
     async def start(self) -> InProcessHub:
         self._task = asyncio.create_task(self.hub.run(self._stop))

@@ -164,7 +164,8 @@ async def _empty(hub: MiniHub, function: str) -> bool:
 
 
 def _loaded(hub: MiniHub, function: str) -> bool:
-    return hub.module_names[function] in sys.modules
+    # Imports run in a thread: a module is in sys.modules before it finished executing.
+    return hasattr(sys.modules.get(hub.module_names[function]), "handler")
 
 
 def seen(hub: MiniHub, function: str) -> list[Any]:

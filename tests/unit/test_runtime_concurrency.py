@@ -54,7 +54,9 @@ async def settle(condition: Any, rounds: int = 5000) -> None:
 
 
 def handler_module(functions: Functions) -> Any:
-    return sys.modules.get(functions.modules[-1])
+    """The handler's module once its import finished (None while it runs)."""
+    module = sys.modules.get(functions.modules[-1])
+    return module if hasattr(module, "GATE") else None
 
 
 def throttles(functions: Functions, name: str) -> float:
