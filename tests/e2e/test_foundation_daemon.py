@@ -168,6 +168,23 @@ def test_sigterm_drains_in_flight_invocations_and_exits_0(
     assert "eventhub stopped" in events
 
 
+def test_sigterm_does_not_wait_for_a_stuck_handler_thread(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    write(tmp_path, {"dm_sleeper": SLOW_SYNC})
+    daemon = daemon_factory(
+        {"hub": {"shutdown_grace": 2}, "functions": {"sleeper": fn("dm_sleeper:handler")}}
+    )
+    status, _, body = daemon.invoke("sleeper", {"seconds": 30})  # times out after 3 s
+    assert (status, body["errorType"]) == (200, "Sandbox.Timedout")
+    started = time.monotonic()
+    assert daemon.stop(timeout=15) == 0
+    assert time.monotonic() - started < 2 + 1.5  # grace plus a little, not 27 s
+    assert any(
+        e.get("event") == "exiting with handler threads still running" for e in daemon.log_events()
+    )
+
+
 def test_second_sigint_forces_exit(daemon_factory: Callable[..., Daemon], tmp_path: Path) -> None:
     write(tmp_path, {"dm_stuck": SLOW_SYNC})
     daemon = daemon_factory(
