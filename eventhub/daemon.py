@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-import threading
-import time
 from pathlib import Path
 
 import structlog
@@ -17,6 +14,7 @@ from eventhub.config.loader import LoadedConfig
 from eventhub.hub import Hub, ListenError
 from eventhub.logs import configure_logging
 from eventhub.runtime.environ import install_environ
+from eventhub.runtime.exit import leave_stuck_threads
 from eventhub.runtime.logcapture import install_capture
 
 log = structlog.get_logger("eventhub.daemon")
@@ -45,32 +43,8 @@ def serve(loaded: LoadedConfig) -> int:
             raise
         log.error("cannot start", error=str(error))  # noqa: TRY400 - a clear reason, no traceback
         raise error from None
-    _leave_stuck_threads(code)
+    leave_stuck_threads(code)
     return code
-
-
-def _leave_stuck_threads(code: int, within: float = 0.5) -> None:
-    """Exit now if handler threads are still running after the hub shut down.
-
-    A ``def`` handler that timed out while stuck in C code (``time.sleep``, a blocking
-    socket) keeps its thread; the interpreter would wait for it at exit, far past
-    ``shutdown_grace``. The hub has drained and closed everything (store committed,
-    logs flushed), so leaving those threads behind loses nothing.
-    """
-    deadline = time.monotonic() + within
-    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
-    stuck = []
-    for thread in others:
-        if not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                stuck.append(thread.name)
-    if stuck:
-        log.warning("exiting with handler threads still running", threads=stuck)
-        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-            if stream is not None:
-                stream.flush()
-        os._exit(code)
 
 
 def _listen_error(exc: BaseException) -> ListenError | None:
