@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,17 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     workdir = tmp_path_factory.mktemp("cli")
     (workdir / "functions").mkdir()
     (workdir / "functions" / "cli_work.py").write_text(textwrap.dedent(HANDLER))
+    (workdir / "functions" / "cli_stuck.py").write_text(
+        "import time\ndef handler(event, context):\n    time.sleep(60)\n"
+    )
     config: dict[str, Any] = {
         "functions": {
             "work": {
                 "handler": "cli_work:handler",
                 "code_dir": "functions",
                 "async": {"on_success": "file:out/ok.jsonl"},
-            }
+            },
+            "stuck": {"handler": "cli_stuck:handler", "code_dir": "functions", "timeout": 1},
         }
     }
     running = Daemon(workdir, config)
@@ -182,6 +187,16 @@ def test_local_invoke_error_dry_run_and_unknown(daemon: Daemon) -> None:
     assert "nope" in line
     line = one_error_line(daemon.cli("invoke", "work", "--local", "--type", "async"))
     assert "--local" in line
+
+
+def test_local_invoke_of_a_stuck_handler_ends_after_its_timeout(daemon: Daemon) -> None:
+    started = time.monotonic()
+    result = daemon.cli("invoke", "stuck", "--local")
+    assert time.monotonic() - started < 10  # the handler would sleep 60 s
+    assert result.returncode == 1
+    error = json.loads(result.stdout)
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"] == "Task timed out after 1.00 seconds"
 
 
 # -- events generate and run -----------------------------------------------------------
