@@ -156,7 +156,7 @@ def write_functions(
     modules: dict[str, str] = {}
     config: dict[str, dict[str, Any]] = {}
     for name, settings in functions.items():
-        module = f"m_{tag}_{name.replace('-', '_')}"
+        module = f"m_{tag}_{name.replace('-', '_').replace('.', '_')}"
         (code / f"{module}.py").write_text(textwrap.dedent(sources[name]))
         modules[name] = module
         config[name] = {"handler": f"{module}:handler", "code_dir": str(code), **settings}

@@ -209,6 +209,17 @@ async def test_names_arns_and_qualifiers(
         assert code == "ResourceNotFoundException"
 
 
+async def test_every_name_the_config_accepts_can_be_invoked(
+    start_hub: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await start_hub({"orders.v2": {}}, {"orders.v2": ECHO})
+    for name in ("orders.v2", urllib.parse.quote(ARN.format("orders.v2"), safe="")):
+        status, headers, body = await client.invoke(name)
+        assert status == 200, body
+        assert "X-Amz-Function-Error" not in headers, body
+        assert json.loads(body)["arn"] == ARN.format("orders.v2")
+
+
 async def test_invalid_function_name_is_a_clear_400(
     start_hub: Callable[..., Awaitable[Client]],
 ) -> None:
