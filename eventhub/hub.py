@@ -23,6 +23,7 @@ from eventhub.invoke.async_queue import AsyncDispatcher
 from eventhub.invoke.destinations import DestinationContext, DestinationPool
 from eventhub.invoke.invoker import Invoker
 from eventhub.metrics import Metrics
+from eventhub.runtime.loopguard import loop_guard
 from eventhub.sources import SourceStatus
 from eventhub.store.async_events import AsyncEventStore
 from eventhub.store.db import Store
@@ -90,6 +91,8 @@ class Hub:
             stack.push_async_callback(destinations.aclose)
             self._env = HubEnv(self.loaded, invoker, store, destinations, self.metrics, main)
             stack.push_async_callback(self.functions.aclose)
+            await loop_guard.start()
+            stack.push_async_callback(loop_guard.stop)
             self._apply_functions()
             await self._start_services(stack)
             async with asyncio.TaskGroup() as tg:

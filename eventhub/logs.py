@@ -9,6 +9,8 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from eventhub.runtime import funclog
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -48,6 +50,10 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         cache_logger_on_first_use=False,
     )
     _route_stdlib(LEVELS[level])
+    # Function log lines (START/END/REPORT, handler output) skip the processor chain.
+    funclog.install_sink(
+        None if console else funclog.JsonLineSink(out, enabled=LEVELS[level] <= logging.INFO)
+    )
 
 
 class _ToStructlog(logging.Handler):

@@ -50,6 +50,8 @@ class LoopGuard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._users = 0
+        self._reported = 0.0
 
     def register(self, function: str, handler: Any) -> None:
         """Watch the code of ``function``'s async handler."""
@@ -63,7 +65,11 @@ class LoopGuard:
         return function in self._isolated
 
     async def start(self) -> None:
-        """Begin watching the running loop."""
+        """Begin watching the running loop (nested starts are counted, as hubs in tests nest)."""
+        self._users += 1
+        if self._users > 1:
+            return
+        self._stop.clear()
         self._loop_thread = threading.get_ident()
         self._can_interrupt = threading.current_thread() is threading.main_thread()
         if self._can_interrupt:
@@ -74,6 +80,9 @@ class LoopGuard:
         self._thread.start()
 
     async def stop(self) -> None:
+        self._users = max(0, self._users - 1)
+        if self._users:
+            return
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
@@ -94,7 +103,10 @@ class LoopGuard:
                 continue
             frame = sys._current_frames().get(self._loop_thread)  # noqa: SLF001 - the only way to see another thread's stack
             code = self._handler_on_stack(frame)
-            if code is None or code is self._target:
+            if code is None:
+                self._report_stall(frame, stalled)
+                continue
+            if code is self._target:
                 continue
             function = self._codes[code]
             self._isolated.add(function)
@@ -107,6 +119,17 @@ class LoopGuard:
             )
             if self._can_interrupt:
                 signal.pthread_kill(self._loop_thread, _SIGNAL)
+
+    def _report_stall(self, frame: FrameType | None, stalled: float) -> None:
+        """Something other than a handler blocks the loop: say where, once per stall."""
+        if frame is None or self._reported == self._beat:
+            return
+        self._reported = self._beat
+        log.warning(
+            "the event loop is blocked",
+            blocked_seconds=round(stalled, 2),
+            at=f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}",
+        )
 
     def _handler_on_stack(self, frame: FrameType | None) -> CodeType | None:
         while frame is not None:
@@ -165,3 +188,7 @@ class IsolatedLoop:
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+loop_guard = LoopGuard()
+"""The process's guard: started by the hub, consulted by the inline runtime."""

@@ -294,15 +294,10 @@ def test_hung_sync_handler_frees_its_slot_after_the_timeout(zoo: Daemon) -> None
     assert body["errorMessage"] == "Task timed out after 1.00 seconds"
 
 
-# TODO(loop guard): an `async def` handler that calls time.sleep() blocks the event loop.
-# Today the whole daemon stalls while it sleeps: every other function, the Invoke API and
-# /health wait, and the handler's own timeout cannot fire (the loop never gets control
-# back). The lead is adding a loop guard (eventhub/runtime/loopguard.py) that interrupts
-# such a handler; when it lands this test passes and strict xfail flags it: remove the mark.
-@pytest.mark.xfail(
-    strict=True,
-    reason="no loop guard yet: an async handler that blocks the loop stalls every function",
-)
+# An `async def` handler that calls time.sleep() blocks the event loop. The loop guard
+# (eventhub/runtime/loopguard.py) interrupts it after a second: that invocation fails with
+# Runtime.EventLoopBlocked, the function moves to its own loop thread, and every other
+# function kept answering meanwhile.
 def test_async_handler_blocking_the_loop_does_not_stall_other_functions(zoo: Daemon) -> None:
     thread, box = in_background(lambda: zoo.invoke("blocks", {}))
     time.sleep(0.2)
@@ -313,3 +308,12 @@ def test_async_handler_blocking_the_loop_does_not_stall_other_functions(zoo: Dae
     status, headers, body = box["result"]
     assert status == 200
     assert headers.get("X-Amz-Function-Error") == "Unhandled"
+    assert body["errorType"] == "Runtime.EventLoopBlocked"
+    # Now isolated on its own loop: its timeout fires again, and others still answer.
+    thread, box = in_background(lambda: zoo.invoke("blocks", {}))
+    time.sleep(0.2)
+    try:
+        answers_promptly(zoo, within=2.0)
+    finally:
+        thread.join(10)
+    assert box["result"][2]["errorType"] == "Sandbox.Timedout"

@@ -131,7 +131,7 @@ class Functions:
             FunctionLimits(timeout, memory_mb, reserved, max_response),
             InlineEnvironment(spec),
             limiter,
-            self.metrics,
+            self.metrics.function_stats(name),
         )
         self.runtimes.append(runtime)
         return runtime

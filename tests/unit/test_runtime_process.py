@@ -88,7 +88,9 @@ async def make(tmp_path: Path) -> AsyncIterator[Make]:
         envs.append(env)
         identity = FunctionIdentity("fn", ARN, str(memory_mb), "/aws/lambda/fn")
         limits = FunctionLimits(timeout, memory_mb, None, 6 * 1024 * 1024)
-        runtime = FunctionRuntime(identity, limits, env, Limiter(concurrency), Metrics())
+        runtime = FunctionRuntime(
+            identity, limits, env, Limiter(concurrency), Metrics().function_stats("fn")
+        )
         return Fn(env, runtime, code)
 
     yield build

@@ -1,0 +1,121 @@
+"""Where function log lines (START/END/REPORT and handler output) are written.
+
+Every invocation writes at least three lines, so this is on the hot path. By default
+lines go through structlog like every other log line (tests capture them with
+``structlog.testing.capture_logs``). The daemon, when it logs JSON, installs
+``JsonLineSink``: the same JSON shape as structlog's renderer, written with one
+pre-rendered prefix per invocation and no processor chain, and flushed once per
+invocation (and per line of handler output, so long invocations show progress).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Protocol, TextIO
+
+import structlog
+
+_encode = json.encoder.encode_basestring_ascii
+
+
+class FunctionLogSink(Protocol):
+    """Receives the lines of function logs."""
+
+    def begin(self, function: str, request_id: str) -> Any:
+        """Per-invocation state handed back to ``line``."""
+        ...
+
+    def line(self, state: Any, text: str, stream: str | None, *, flush: bool) -> None: ...
+
+
+class StructlogSink:
+    """Lines through structlog's configured pipeline (the default)."""
+
+    def __init__(self) -> None:
+        self._logger = structlog.get_logger("eventhub.function")
+
+    def begin(self, function: str, request_id: str) -> Any:
+        return self._logger.bind(function=function, request_id=request_id)
+
+    def line(self, state: Any, text: str, stream: str | None, *, flush: bool) -> None:
+        if stream is None:
+            state.info(text)
+        else:
+            state.info(text, stream=stream)
+
+
+class _Stamp:
+    """ISO 8601 UTC timestamps like structlog's TimeStamper, formatting seconds once."""
+
+    __slots__ = ("_second", "_text")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._text = (
+                second,
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
+            )
+        return f"{self._text}.{int((now - second) * 1_000_000):06d}Z"
+
+
+class _Pending:
+    """One invocation's prefix and the runtime lines not written yet."""
+
+    __slots__ = ("lines", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.lines: list[str] = []
+
+
+class JsonLineSink:
+    """JSON lines straight to ``out``, in structlog's JSON shape; nothing when disabled.
+
+    Runtime lines (START, END) are held and written with the next line that flushes
+    (handler output, or REPORT), so an invocation costs one write and one flush."""
+
+    def __init__(self, out: TextIO, *, enabled: bool) -> None:
+        self._out = out
+        self._enabled = enabled
+        self._stamp = _Stamp()
+        self._lock = threading.Lock()  # handler threads write too
+
+    def begin(self, function: str, request_id: str) -> Any:
+        return _Pending(f'{{"function": {_encode(function)}, "request_id": {_encode(request_id)}, ')
+
+    def line(self, state: Any, text: str, stream: str | None, *, flush: bool) -> None:
+        if not self._enabled:
+            return
+        head = f'{state.prefix}"stream": "{stream}", ' if stream else state.prefix
+        stamp = self._stamp.now()
+        record = f'{head}"event": {_encode(text)}, "level": "info", "timestamp": "{stamp}"}}\n'
+        if not flush:
+            state.lines.append(record)
+            return
+        if state.lines:
+            record = "".join(state.lines) + record
+            state.lines.clear()
+        with self._lock:
+            self._out.write(record)
+            self._out.flush()
+
+
+_sink: FunctionLogSink = StructlogSink()
+
+
+def sink() -> FunctionLogSink:
+    return _sink
+
+
+def install_sink(new: FunctionLogSink | None) -> None:
+    """Use ``new`` for function lines (None: back to structlog)."""
+    global _sink  # noqa: PLW0603 - one sink per process, like structlog's configuration
+    _sink = new if new is not None else StructlogSink()
