@@ -10,6 +10,7 @@ invocation (and per line of handler output, so long invocations show progress).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -87,6 +88,7 @@ class JsonLineSink:
         self._enabled = enabled
         self._stamp = _Stamp()
         self._lock = threading.Lock()  # handler threads write too
+        self._flush_pending: asyncio.AbstractEventLoop | None = None  # loop with a flush queued
 
     def begin(self, function: str, request_id: str) -> Any:
         return _Pending(f'{{"function": {_encode(function)}, "request_id": {_encode(request_id)}, ')
@@ -105,6 +107,23 @@ class JsonLineSink:
             state.lines.clear()
         with self._lock:
             self._out.write(record)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Flush once per event-loop iteration, not once per invocation (a syscall each);
+        from a thread (or without a loop), flush now."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush()
+            return
+        if self._flush_pending is not loop:
+            self._flush_pending = loop
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = None
+        with self._lock:
             self._out.flush()
 
 
