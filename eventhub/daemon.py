@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import signal
 import sys
@@ -36,6 +37,8 @@ def serve(loaded: LoadedConfig) -> int:
     """Run until SIGTERM / SIGINT; returns the exit code (0 after a clean shutdown)."""
     notifier = Notifier.from_environ()  # read before handlers can see the environment
     prepare_process(loaded)
+    # systemd's watchdog kills a stuck daemon with SIGABRT: print where every thread was.
+    faulthandler.enable(file=sys.__stderr__ or sys.stderr, all_threads=True)
     Path(loaded.state_dir).mkdir(parents=True, exist_ok=True)
     code = asyncio.run(_serve(loaded, notifier))
     notifier.close()

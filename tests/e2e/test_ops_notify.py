@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 
 import pytest
 
+from tests.support.daemon import wait_until
 from tests.support.sdnotify import NotifyListener
 
 pytestmark = pytest.mark.e2e
@@ -93,3 +95,25 @@ def test_a_blocked_event_loop_stops_the_watchdog_pings(daemon_factory, write_fun
         listener.close()
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
     assert max(gaps) >= 1.0  # normally 0.1 s apart
+
+
+def test_watchdog_abort_shows_where_the_loop_was_stuck(daemon_factory, write_functions):
+    # When pings stop, systemd sends SIGABRT (WatchdogSignal): the journal gets the stacks.
+    stuck = "import time\nasync def handler(event, context):\n    time.sleep(30)\n"
+    write_functions({"stuck": stuck})
+    daemon = daemon_factory(
+        {"functions": {"stuck": {"handler": "stuck:handler", "code_dir": "functions"}}}
+    )
+
+    def invoke() -> None:
+        with contextlib.suppress(OSError):  # the daemon dies under the request
+            daemon.invoke("stuck")
+
+    invoking = threading.Thread(target=invoke, daemon=True)
+    invoking.start()
+    wait_until(lambda: "START RequestId" in daemon.log_text(), message="handler running")
+    daemon.signal(signal.SIGABRT)
+    assert daemon.proc.wait(10) == -signal.SIGABRT
+    log = daemon.log_text()
+    assert "Fatal Python error: Aborted" in log
+    assert 'stuck.py", line 3 in handler' in log
