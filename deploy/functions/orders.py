@@ -2,13 +2,27 @@
 
 import base64
 import json
+import logging
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
 
 
 def handler(event, context):
     processed = 0
     for partition, records in event["records"].items():
         for record in records:
-            order = json.loads(base64.b64decode(record["value"] or b"e30="))
-            print(f"order {order.get('id')} from {partition} offset {record['offset']}")
+            order = _decode(record.get("value"))
+            logger.info("order %s from %s offset %s", order, partition, record["offset"])
             processed += 1
     return {"processed": processed}
+
+
+def _decode(value):
+    if value is None:
+        return None
+    raw = base64.b64decode(value)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")

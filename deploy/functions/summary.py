@@ -1,5 +1,10 @@
 """One handler for the embedded sources: says what kind of event it got and how big."""
 
+import logging
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
 
 def handler(event, context):
     records = event.get("Records") or []
@@ -8,5 +13,5 @@ def handler(event, context):
         if records
         else event.get("source") or event.get("routeKey") or "unknown"
     )
-    print(f"{context.function_name}: {kind} event with {len(records)} records")
+    logger.info("%s: %s event with %d records", context.function_name, kind, len(records))
     return {"function": context.function_name, "kind": kind, "records": len(records)}

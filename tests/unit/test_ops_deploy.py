@@ -391,3 +391,35 @@ def test_shipped_configs_pass_eventhub_validate(name: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "kind", "expected"),
+    [
+        ("orders", "kafka", {"processed": 1}),
+        ("tasks", "rmq", {"done": 1}),
+        ("summary", "sqs", {"function": "f", "kind": "aws:sqs", "records": 1}),
+        ("summary", "kinesis", {"function": "f", "kind": "aws:kinesis", "records": 1}),
+        ("summary", "s3-put", {"function": "f", "kind": "aws:s3", "records": 1}),
+        ("summary", "scheduled", {"function": "f", "kind": "aws.events", "records": 0}),
+    ],
+)
+def test_compose_handlers_take_their_events(module: str, kind: str, expected: dict) -> None:
+    from eventhub.events.samples import generate
+
+    handler = _handler(module)
+    context = type("Context", (), {"function_name": "f"})()
+    assert handler(generate(kind), context) == expected
+
+
+def _handler(module: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"compose_{module}", DEPLOY / "functions" / f"{module}.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded.handler
