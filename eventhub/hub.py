@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -23,6 +24,7 @@ from eventhub.invoke.async_queue import AsyncDispatcher
 from eventhub.invoke.destinations import DestinationContext, DestinationPool
 from eventhub.invoke.invoker import Invoker
 from eventhub.metrics import Metrics
+from eventhub.notify import Notifier
 from eventhub.runtime.loopguard import loop_guard
 from eventhub.sources import SourceStatus
 from eventhub.store.async_events import AsyncEventStore
@@ -55,8 +57,11 @@ class Hub:
     """Runs one configuration. ``run(stop)`` serves until ``stop`` is set, then shuts
     down in stages: stop intake, drain within ``hub.shutdown_grace``, cancel, close."""
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+    def __init__(self, loaded: LoadedConfig, notifier: Notifier | None = None) -> None:
         self.loaded = loaded
+        self.notifier = notifier or Notifier(None)
+        # called with the new config after every successful reload (SIGHUP, /reload, watch)
+        self.reload_hooks: list[Callable[[LoadedConfig], None]] = []
         self.metrics = Metrics()
         self.functions = FunctionSet(self.metrics)
         self.ready = asyncio.Event()
@@ -70,6 +75,7 @@ class Hub:
         self._runners: list[web.AppRunner] = []
         self._beat = 0.0
         self._reload_lock = asyncio.Lock()
+        self._stopping = False
 
     @property
     def env(self) -> HubEnv:
@@ -101,7 +107,9 @@ class Hub:
                 self._sync_sources()
                 await self._start_listeners(main)
                 heartbeat = tg.create_task(self._heartbeat(), name="heartbeat")
+                watchdog = tg.create_task(self.notifier.watchdog(), name="watchdog")
                 self.ready.set()
+                self.notifier.ready(self._status_line())
                 log.info(
                     "eventhub started",
                     listen=self.loaded.config.hub.listen,
@@ -110,11 +118,15 @@ class Hub:
                     sources=len(self._sources),
                 )
                 await stop.wait()
+                self.notifier.stopping("stopping: draining in-flight work")
                 await self._shutdown()
                 heartbeat.cancel()
+                watchdog.cancel()
             log.info("eventhub stopped")
 
     async def _shutdown(self) -> None:
+        async with self._reload_lock:  # a reload under way finishes first; none starts after
+            self._stopping = True
         grace = self.loaded.config.hub.shutdown_grace
         log.info("shutting down", grace=grace)
         main_runner, admin = (self._runners[0], self._runners[1:]) if self._runners else (None, [])
@@ -277,7 +289,21 @@ class Hub:
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file. Invalid: raises ConfigError and nothing changes.
         Valid: unchanged functions and sources keep running untouched."""
+        if self._stopping:
+            return {"skipped": "the hub is shutting down"}
+        self.notifier.reloading("reloading the configuration")
+        try:
+            report = await self._reload()
+        except BaseException:
+            self.notifier.ready("reload rejected; running the previous configuration")
+            raise
+        self.notifier.ready(self._status_line())
+        return report
+
+    async def _reload(self) -> dict[str, Any]:
         async with self._reload_lock:
+            if self._stopping:
+                return {"skipped": "the hub is shutting down"}
             new = await asyncio.to_thread(load_config, self.loaded.path)
             restart = [
                 key
@@ -296,7 +322,12 @@ class Hub:
             sources = self._sync_sources()
             report = {"functions": functions, "sources": sources, "restart_required": restart}
             log.info("configuration reloaded", **report)
+            for hook in self.reload_hooks:
+                hook(new)
             return report
+
+    def _status_line(self) -> str:
+        return f"serving {len(self.functions.runtimes)} functions, {len(self._sources)} sources"
 
 
 def _bound_port(runner: web.AppRunner) -> int | None:

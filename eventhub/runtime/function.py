@@ -210,4 +210,4 @@ class FunctionRuntime:
             line += f"\tInit Duration: {init_ms:.2f} ms"
         if ending.outcome is Outcome.TIMEOUT:
             line += "\tStatus: timeout"
-        log.line(line, flush=True)
+        log.line(line)

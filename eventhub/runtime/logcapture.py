@@ -37,10 +37,10 @@ class InvocationLog:
         self._partial: dict[str, str] = {}
         self._tail: deque[str] = deque()
 
-    def line(self, text: str, stream: str | None = None, *, flush: bool = False) -> None:
-        """One complete line of the function log (without its newline). Handler output
-        (``stream`` given) is flushed at once; runtime lines wait for ``flush``."""
-        self._sink.line(self._state, text, stream, flush=flush or stream is not None)
+    def line(self, text: str, stream: str | None = None) -> None:
+        """One complete line of the function log (without its newline); ``stream`` names
+        where handler output came from (stdout, stderr, log)."""
+        self._sink.line(self._state, text, stream)
         self._keep(text + "\n")
 
     def write(self, text: str, stream: str) -> None:

@@ -50,7 +50,7 @@ class FrameLog(InvocationLog):
         super().__init__("", request_id)
         self._channel = channel
 
-    def line(self, text: str, stream: str | None = None, *, flush: bool = False) -> None:
+    def line(self, text: str, stream: str | None = None) -> None:
         self._channel.send({"t": "log", "id": self.request_id, "stream": stream, "text": text})
 
 
