@@ -88,6 +88,16 @@ class StreamMappingBase(MappingBase):
         le=900,
         description="Seconds of a tumbling window whose state is carried (0 = off).",
     )
+    retry_base_delay: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="Seconds before the first retry of a failing batch; each later retry waits "
+        "twice as long, up to retry_max_delay.",
+    )
+    retry_max_delay: float = Field(
+        30, ge=0, le=900, description="Longest wait between retries of a failing batch."
+    )
 
     @field_validator("max_record_age")
     @classmethod
@@ -102,6 +112,10 @@ class StreamMappingBase(MappingBase):
             raise ValueError("starting_position at_timestamp needs starting_timestamp")
         if self.starting_timestamp is not None and self.starting_position != "at_timestamp":
             raise ValueError("starting_timestamp is only used with starting_position at_timestamp")
+        if self.tumbling_window and self.parallelization_factor > 1:
+            raise ValueError(
+                "tumbling_window needs parallelization_factor 1 (window state is per shard)"
+            )
         return self
 
 
@@ -124,10 +138,27 @@ class KafkaSourceConfig(StreamMappingBase):
         min_length=1, description="Topics to consume."
     )
     group_id: str | None = Field(
-        None, description="Consumer group id; default `eventhub-<source name>`."
+        None,
+        min_length=1,
+        max_length=200,
+        description="Consumer group id; default `eventhub-<source name>`.",
     )
     event_format: Literal["kafka", "kinesis"] = Field(
         "kafka", description="Shape of the event the handler gets (self-managed Kafka or Kinesis)."
+    )
+    session_timeout: float = Field(
+        10,
+        ge=1,
+        le=300,
+        description="Seconds without heartbeats after which the group gives this hub's "
+        "partitions to the others (a killed hub's partitions move after this).",
+    )
+    fetch_max_wait_ms: int = Field(
+        10,
+        ge=0,
+        le=5000,
+        description="Longest a fetch waits on the broker for records. Low values keep pickup "
+        "latency low on brokers that answer fetches only at this deadline (Tansu).",
     )
 
 

@@ -19,7 +19,12 @@ from typing import Any, Final, Protocol
 
 from eventhub.events._common import iso_seconds
 from eventhub.events.kafka import kafka_event, kafka_record
-from eventhub.events.kinesis import kinesis_event, kinesis_record, tumbling_window_event
+from eventhub.events.kinesis import (
+    kinesis_event,
+    kinesis_record,
+    stream_arn,
+    tumbling_window_event,
+)
 from eventhub.events.records import (
     kafka_batch_info_record,
     kafka_records_info,
@@ -106,15 +111,14 @@ def _iso_window(ms: int) -> datetime:
 class KinesisFormat:
     """Kinesis Data Streams events (``{"Records": [...]}``, tumbling-window fields)."""
 
-    def __init__(self, context: FormatContext, stream_arn: str) -> None:
+    def __init__(self, context: FormatContext) -> None:
         self._context = context
-        self.stream_arn = stream_arn
         self._role = f"arn:aws:iam::{context.account_id}:role/eventhub-lambda-role"
 
     def builder(self, shard: ShardInfo) -> RecordBuilder:
         filters = self._context.filters
-        region, arn, role = self._context.region, self.stream_arn, self._role
-        shard_id, sequence = shard.id, shard.sequence_number
+        region, arn, role = self._context.region, self.stream_arn(shard), self._role
+        shard_id, sequence = shard.id, shard.sequence_formatter()
         overhead = _KINESIS_OVERHEAD + 2 * len(arn) + len(shard_id)
 
         def build(
@@ -145,6 +149,10 @@ class KinesisFormat:
 
         return build
 
+    def stream_arn(self, shard: ShardInfo) -> str:
+        """``arn:aws:kinesis:<region>:<account>:stream/<stream or topic>``."""
+        return stream_arn(self._context.region, self._context.account_id, shard.stream)
+
     def event(self, shard: ShardInfo, records: list[dict[str, Any]], window: Window | None) -> Any:
         if window is None:
             return kinesis_event(records)
@@ -154,7 +162,7 @@ class KinesisFormat:
             window_end=_iso_window(window.end_ms),
             state=window.state,
             shard_id=shard.id,
-            stream_arn=self.stream_arn,
+            stream_arn=self.stream_arn(shard),
             final=window.final,
             terminated_early=window.terminated_early,
         )
@@ -178,7 +186,7 @@ class KinesisFormat:
             first_arrival=first["approximateArrivalTimestamp"],
             last_arrival=last["approximateArrivalTimestamp"],
             batch_size=len(records),
-            stream_arn=self.stream_arn,
+            stream_arn=self.stream_arn(shard),
             timestamp=info.timestamp,
         )
 

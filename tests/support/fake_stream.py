@@ -205,7 +205,7 @@ def make_mapping(
         bootstrap_servers="fake:9092",
     )
     fmt = (
-        KinesisFormat(context, "arn:aws:kinesis:us-east-1:000000000000:stream/fake")
+        KinesisFormat(context)
         if event_format == "kinesis"
         else KafkaFormat(context)
     )
