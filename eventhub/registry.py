@@ -8,6 +8,7 @@ from typing import Any
 # sources: type -> "module:Factory"; ``Factory(name, config, env: HubEnv) -> ManagedSource``.
 SOURCES: dict[str, str] = {
     "stream": "connectors.stream:stream_source",
+    "kafka": "connectors.kafka:kafka_source",
 }
 
 # embedded services started with the hub: name -> "module:Class"; ``Class() -> Service``.
@@ -21,6 +22,7 @@ DESTINATIONS: dict[str, str] = {
     "http": "connectors.webhook:HttpDestination",
     "function": "eventhub.invoke.destinations:FunctionDestination",
     "stream": "connectors.stream_destination:StreamDestination",
+    "kafka": "connectors.kafka_destination:KafkaDestination",
 }
 
 

@@ -110,11 +110,24 @@ class ShardInfo:
         return pattern.__mod__
 
 
-# A record as the connector hands it to the engine's builder, one call per record:
-# (position, key, data, timestamp_ms, headers). ``position`` grows within a shard (a Kafka
-# offset, an embedded sequence counter); ``key`` is the partition key (None: no key);
-# ``data`` None is a Kafka tombstone; ``timestamp_ms`` is the arrival / Kafka timestamp.
-RecordBuilder = Callable[[int, bytes | None, bytes | None, int, Sequence[tuple[str, bytes]]], Any]
+class RecordBuilder(Protocol):
+    """The engine's per-shard builder a connector calls once per record, in shard order.
+
+    ``position`` grows within the shard (a Kafka offset, an embedded sequence counter);
+    ``key`` is the partition key (None: no key); ``data`` None is a Kafka tombstone;
+    ``timestamp_ms`` is the arrival / Kafka timestamp; ``timestamp_type`` is Kafka's
+    (0 CREATE_TIME, 1 LOG_APPEND_TIME). Returns the engine's entry for the record.
+    """
+
+    def __call__(
+        self,
+        position: int,
+        key: bytes | None,
+        data: bytes | None,
+        timestamp_ms: int,
+        headers: Sequence[tuple[str, bytes]],
+        timestamp_type: int = 0,
+    ) -> Any: ...
 
 
 class ShardListener(Protocol):

@@ -47,6 +47,7 @@ RECORD: Final = 4
 # JSON bytes a record adds to an event besides its base64 payload (keys, ARNs, numbers).
 _KINESIS_OVERHEAD: Final = 420
 _KAFKA_OVERHEAD: Final = 160
+_TIMESTAMP_TYPES: Final = ("CREATE_TIME", "LOG_APPEND_TIME")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ class KinesisFormat:
             data: bytes | None,
             timestamp_ms: int,
             headers: Sequence[tuple[str, bytes]],
+            timestamp_type: int = 0,
         ) -> Entry:
             partition_key = "" if key is None else key.decode("utf-8", "replace")
             built = kinesis_record(
@@ -199,9 +201,8 @@ class KafkaFormat:
     no tumbling windows for Kafka, so this is eventhub's own extension.
     """
 
-    def __init__(self, context: FormatContext, timestamp_type: str = "CREATE_TIME") -> None:
+    def __init__(self, context: FormatContext) -> None:
         self._context = context
-        self._timestamp_type = timestamp_type
         filters = context.filters
         self._filters = filters
         self._without: dict[tuple[bool, bool], FilterSet | None] = {}
@@ -215,7 +216,6 @@ class KafkaFormat:
 
     def builder(self, shard: ShardInfo) -> RecordBuilder:
         topic, partition = shard.stream, shard.index
-        timestamp_type = self._timestamp_type
         check = self._check if self._filters is not None else None
 
         def build(
@@ -224,13 +224,14 @@ class KafkaFormat:
             data: bytes | None,
             timestamp_ms: int,
             headers: Sequence[tuple[str, bytes]],
+            timestamp_type: int = 0,
         ) -> Entry:
             built = kafka_record(
                 topic=topic,
                 partition=partition,
                 offset=position,
                 timestamp_ms=timestamp_ms,
-                timestamp_type=timestamp_type,
+                timestamp_type=_TIMESTAMP_TYPES[timestamp_type],
                 key=key,
                 value=data,
                 headers=headers,

@@ -204,11 +204,7 @@ def make_mapping(
         filters=filters,
         bootstrap_servers="fake:9092",
     )
-    fmt = (
-        KinesisFormat(context)
-        if event_format == "kinesis"
-        else KafkaFormat(context)
-    )
+    fmt = KinesisFormat(context) if event_format == "kinesis" else KafkaFormat(context)
     ports = Ports(
         invoke=function.invoke,
         deliver_failure=deliveries,
