@@ -1,6 +1,6 @@
 """``kafka:CONNECTION/TOPIC`` destination: each record produced to a topic as JSON.
 
-One idempotent producer per destination (``acks=all``), started on first use so a broker
+One producer per destination (``acks=all``), started on first use so a broker
 that is down does not stop the hub from starting; ``send`` returns once the broker
 acknowledged the record and raises DestinationError otherwise (the caller retries).
 """
@@ -50,7 +50,6 @@ class KafkaDestination:
             producer = AIOKafkaProducer(
                 **client_options(connection, self._context.loaded),
                 acks="all",
-                enable_idempotence=True,
                 request_timeout_ms=int(SEND_TIMEOUT * 1000),
             )
             try:

@@ -71,19 +71,21 @@ class TansuBroker:
     # -- helpers (each opens its own short-lived client) ------------------------------
 
     def create_topic(self, name: str | None = None, partitions: int = 4) -> str:
-        topic = name or f"t-{uuid.uuid4().hex[:10]}"
-        asyncio.run(self._create(topic, partitions))
-        return topic
+        """Create a topic (a random name unless given); for tests without a running loop."""
+        return asyncio.run(self.topic(name, partitions))
 
-    async def _create(self, topic: str, partitions: int) -> None:
+    async def topic(self, name: str | None = None, partitions: int = 4) -> str:
+        """Create a topic (a random name unless given) and return its name."""
         from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+        topic = name or f"t-{uuid.uuid4().hex[:10]}"
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic, partitions, 1)])
         finally:
             await admin.close()
+        return topic
 
     def produce(
         self,
