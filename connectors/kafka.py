@@ -6,7 +6,7 @@ finished, and nothing else. On assignment a partition without a committed offset
 the configured starting position, and that start is committed at once (so a restart never
 re-resolves ``latest`` and skips what arrived in between). On revocation the engine lets
 in-flight batches finish within the grace period and commits them before the partitions
-go to another hub. Backpressure pauses single partitions, never the consumer.
+go to another hub. Backpressure leaves a full partition out of ``getmany`` (see ``_get``).
 
 aiokafka reconnects by itself after a broker outage; a probe asks the broker for metadata
 every second so that ``/ready`` and ``/sources`` show the outage (and a missing topic).
@@ -83,6 +83,8 @@ class KafkaStreamSource:
         self._builders: dict[str, RecordBuilder] = {}
         self._partitions: dict[str, TopicPartition] = {}
         self._next: dict[str, int] = {}
+        self._paused: set[str] = set()
+        self._resumed = asyncio.Event()
         self._probe: asyncio.Task[None] | None = None
         self._healthy = False
 
@@ -173,6 +175,7 @@ class KafkaStreamSource:
             self._builders.pop(shard, None)
             self._partitions.pop(shard, None)
             self._next.pop(shard, None)
+            self._paused.discard(shard)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -181,9 +184,7 @@ class KafkaStreamSource:
         if consumer is None:
             raise SourceUnavailable("the Kafka consumer is closed")
         try:
-            fetched = await consumer.getmany(
-                timeout_ms=int(wait * 1000), max_records=self._max_records
-            )
+            fetched = await self._get(consumer, wait)
         except KafkaError as exc:
             raise SourceUnavailable(f"reading from Kafka failed: {_reason(exc)}") from exc
         out: dict[str, list[Any]] = {}
@@ -199,15 +200,45 @@ class KafkaStreamSource:
             self._next[shard] = records[-1].offset + 1
         return out
 
+    async def _get(self, consumer: AIOKafkaConsumer, wait: float) -> dict[TopicPartition, Any]:
+        """getmany over the partitions that are not paused.
+
+        A paused partition is simply left out of ``getmany``: aiokafka keeps its one
+        prefetched response and fetches no more for it, which bounds memory without
+        throwing prefetched data away (``consumer.pause`` would). Only when every partition
+        is paused is the consumer itself paused, so polling (and group membership) goes on.
+        A ``resume`` ends the wait at once.
+        """
+        self._resumed.clear()
+        active = [tp for shard, tp in self._partitions.items() if shard not in self._paused]
+        everything = set(self._partitions.values())
+        if self._partitions and not active:
+            consumer.pause(*everything)
+        else:
+            consumer.resume(*everything)
+        getter = asyncio.ensure_future(
+            consumer.getmany(*active, timeout_ms=int(wait * 1000), max_records=self._max_records)
+        )
+        if not self._paused:
+            return dict(await getter)
+        waker = asyncio.ensure_future(self._resumed.wait())
+        try:
+            await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+        if getter.done():
+            return dict(getter.result())
+        getter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await getter
+        return {}
+
     def pause(self, shard_id: str) -> None:
-        tp = self._partitions.get(shard_id)
-        if tp is not None and self._consumer is not None:
-            self._consumer.pause(tp)
+        self._paused.add(shard_id)
 
     def resume(self, shard_id: str) -> None:
-        tp = self._partitions.get(shard_id)
-        if tp is not None and self._consumer is not None:
-            self._consumer.resume(tp)
+        self._paused.discard(shard_id)
+        self._resumed.set()
 
     async def commit(self, positions: Mapping[str, int]) -> None:
         consumer = self._consumer
