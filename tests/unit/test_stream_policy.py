@@ -168,3 +168,33 @@ async def test_committer_coalesces_marks_and_flush_waits_for_them():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "headers", "kind"),
+    [
+        (b"k", b"v", [], 0),
+        (None, None, [("h", b"\x00\xff"), ("h", b"x")], 1),
+        (b"", b'{"a": 1}', [("trace", b"abc")], 0),
+    ],
+)
+def test_the_fast_kafka_builder_matches_the_event_builder(key, value, headers, kind):
+    from eventhub.events.kafka import kafka_record
+    from eventhub.mapping.stream_format import FormatContext, KafkaFormat
+
+    build = KafkaFormat(FormatContext("us-east-1", "0" * 12, "arn", None)).builder(
+        ShardInfo("t-3", "t", 3)
+    )
+    entry = build(42, key, value, 1_700_000_000_123, headers, kind)
+    expected = kafka_record(
+        topic="t",
+        partition=3,
+        offset=42,
+        timestamp_ms=1_700_000_000_123,
+        timestamp_type=("CREATE_TIME", "LOG_APPEND_TIME")[kind],
+        key=key,
+        value=value,
+        headers=headers,
+    )
+    assert entry[4] == expected
+    assert list(entry[4]) == list(expected)
