@@ -51,6 +51,7 @@ class Lane:
         self.windows = TumblingWindows(window) if window else None
         self._blocked = False
         self._last_request_id: str | None = None
+        self._last_function_error: str | None = None
         self._last_error: str | None = None
 
     # -- intake (called by the shard worker) --------------------------------------------
@@ -207,6 +208,7 @@ class Lane:
 
     def _judge(self, result: InvocationResult, records: list[dict[str, Any]]) -> Verdict:
         self._last_request_id = result.request_id
+        self._last_function_error = result.function_error
         verdict = judge(
             result,
             records,
@@ -293,7 +295,7 @@ class Lane:
             condition=condition,
             request_id=self._last_request_id or _new_request_id(),
             invoke_count=invocations,
-            function_error="Unhandled" if invocations else None,
+            function_error=self._last_function_error if invocations else None,
             timestamp=datetime.now(UTC),
         )
         failure = core.format.failure_record(self._worker.info, records, info)
