@@ -25,7 +25,7 @@ def _config(out: str, source: dict[str, Any], **extra: Any) -> dict[str, Any]:
             "rec": {
                 "handler": "rec:handler",
                 "code_dir": "functions",
-                "environment": {"OUT": out, "PAUSE": "0.05"},
+                "environment": {"OUT": out, "PAUSE": "0.1"},
             }
         },
         "sources": {"in": {"function": "rec", "batch_size": 40, **source}},
