@@ -121,3 +121,41 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        # -- stream event source mappings (embedded stream, Kafka): eventhub/mapping/stream.py
+        self.stream_iterator_age = Gauge(
+            "eventhub_stream_iterator_age_seconds",
+            "Age of the last record of a shard's latest batch; 0 once caught up "
+            "(Lambda: IteratorAge).",
+            ["source", "shard"],
+            registry=r,
+        )
+        self.stream_lag = Gauge(
+            "eventhub_stream_lag_records",
+            "Records of a shard not yet read by the mapping (Kafka: OffsetLag).",
+            ["source", "shard"],
+            registry=r,
+        )
+        self.stream_batches = Counter(
+            "eventhub_stream_batches",
+            "Stream batches finished, by result: success, partial, given_up, filtered.",
+            ["source", "result"],
+            registry=r,
+        )
+        self.stream_records = Counter(
+            "eventhub_stream_records",
+            "Stream records finished, by outcome: processed, given_up, filtered.",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.stream_retries = Counter(
+            "eventhub_stream_retries",
+            "Retries of failed stream batches (bisections are not retries).",
+            ["source"],
+            registry=r,
+        )
+        self.stream_blocked_shards = Gauge(
+            "eventhub_stream_blocked_shards",
+            "Shards of a stream mapping blocked on a failing batch.",
+            ["source"],
+            registry=r,
+        )

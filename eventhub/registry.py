@@ -6,16 +6,23 @@ import importlib
 from typing import Any
 
 # sources: type -> "module:Factory"; ``Factory(name, config, env: HubEnv) -> ManagedSource``.
-SOURCES: dict[str, str] = {}
+SOURCES: dict[str, str] = {
+    "stream": "connectors.stream:stream_source",
+    "kafka": "connectors.kafka:kafka_source",
+}
 
 # embedded services started with the hub: name -> "module:Class"; ``Class() -> Service``.
-SERVICES: dict[str, str] = {}
+SERVICES: dict[str, str] = {
+    "streams": "connectors.stream_service:EmbeddedStreams",
+}
 
 # destinations: URI scheme -> "module:Class" with ``from_ref(ref, context)``.
 DESTINATIONS: dict[str, str] = {
     "file": "connectors.file:FileDestination",
     "http": "connectors.webhook:HttpDestination",
     "function": "eventhub.invoke.destinations:FunctionDestination",
+    "stream": "connectors.stream_destination:StreamDestination",
+    "kafka": "connectors.kafka_destination:KafkaDestination",
 }
 
 

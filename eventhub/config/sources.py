@@ -86,6 +86,16 @@ class StreamMappingBase(MappingBase):
         le=900,
         description="Seconds of a tumbling window whose state is carried (0 = off).",
     )
+    retry_base_delay: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="Seconds before the first retry of a failing batch; each later retry waits "
+        "twice as long, up to retry_max_delay.",
+    )
+    retry_max_delay: float = Field(
+        30, ge=0, le=900, description="Longest wait between retries of a failing batch."
+    )
 
     @field_validator("starting_timestamp")
     @classmethod
@@ -112,6 +122,10 @@ class StreamMappingBase(MappingBase):
         if self.starting_timestamp is not None and self.starting_position != "at_timestamp":
             raise ValueErrorAt(
                 "is only used with starting_position: at_timestamp", ("starting_timestamp",)
+            )
+        if self.tumbling_window and self.parallelization_factor > 1:
+            raise ValueErrorAt(
+                "needs parallelization_factor 1 (window state is per shard)", ("tumbling_window",)
             )
         return self
 
@@ -140,10 +154,27 @@ class KafkaSourceConfig(StreamMappingBase):
         min_length=1, description="Topics to consume."
     )
     group_id: str | None = Field(
-        None, description="Consumer group id; default `eventhub-<source name>`."
+        None,
+        min_length=1,
+        max_length=200,
+        description="Consumer group id; default `eventhub-<source name>`.",
     )
     event_format: Literal["kafka", "kinesis"] = Field(
         "kafka", description="Shape of the event the handler gets (self-managed Kafka or Kinesis)."
+    )
+    session_timeout: float = Field(
+        10,
+        ge=1,
+        le=300,
+        description="Seconds without heartbeats after which the group gives this hub's "
+        "partitions to the others (a killed hub's partitions move after this).",
+    )
+    fetch_max_wait_ms: int = Field(
+        10,
+        ge=0,
+        le=5000,
+        description="Longest a fetch waits on the broker for records. Low values keep pickup "
+        "latency low on brokers that answer fetches only at this deadline (Tansu).",
     )
 
 
