@@ -6,10 +6,17 @@ import importlib
 from typing import Any
 
 # sources: type -> "module:Factory"; ``Factory(name, config, env: HubEnv) -> ManagedSource``.
-SOURCES: dict[str, str] = {}
+SOURCES: dict[str, str] = {
+    # push sources (issue 5)
+    "http": "connectors.http:HttpSource",
+    "files": "connectors.files:FilesSource",
+    "schedule": "connectors.schedule:ScheduleSource",
+}
 
 # embedded services started with the hub: name -> "module:Class"; ``Class() -> Service``.
-SERVICES: dict[str, str] = {}
+SERVICES: dict[str, str] = {
+    "http-routes": "connectors.http:HttpRouter",  # the route table of `http` sources
+}
 
 # destinations: URI scheme -> "module:Class" with ``from_ref(ref, context)``.
 DESTINATIONS: dict[str, str] = {
