@@ -96,3 +96,15 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
         sys.modules.pop(name, None)
     with contextlib.suppress(ValueError):
         sys.path.remove(str(code.resolve()))
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """Poll ``predicate`` on the loop until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
