@@ -141,7 +141,7 @@ class Endpoint:
             return gateway_error(denied, request_id, extra)
         hub = self._env.loaded.config.hub
         try:
-            body = await read_body(request, hub.max_sync_payload)
+            body = await read_body(request, hub.max_sync_payload) if request.body_exists else b""
         except BodyTooLarge:
             return gateway_error(413, request_id, [("Connection", "close")])
         except (ConnectionError, HttpProcessingError, ClientPayloadError):
@@ -177,6 +177,9 @@ class Endpoint:
             return gateway_error(504, request_id)
         if not result.ok:
             return gateway_error(502, request_id)
+        if self._inferred(result.value):  # the common 2.0 case: no handler headers to check
+            headers = CIMultiDict([("Content-Type", _JSON), ("apigw-requestid", request_id)])
+            return web.Response(status=200, body=result.payload, headers=headers)
         try:
             mapped = self._map(result)
             headers = _checked_headers(mapped.headers)
@@ -194,14 +197,17 @@ class Endpoint:
         body = b"" if mapped.status in (204, 304) else mapped.body
         return web.Response(status=mapped.status, body=body, headers=headers)
 
+    def _inferred(self, value: Any) -> bool:
+        """A 2.0 result that is not a structured response: sent as a 200 JSON body, which
+        is the function's JSON payload exactly as the runtime encoded it."""
+        return not (
+            self._v1
+            or isinstance(value, str)
+            or (isinstance(value, Mapping) and "statusCode" in value)
+        )
+
     def _map(self, result: InvocationResult) -> HttpResponse:
-        value = result.value
-        if self._v1:
-            return v1_response(value)
-        if (isinstance(value, Mapping) and "statusCode" in value) or isinstance(value, str):
-            return v2_response(value)
-        # Inferred 2.0 response: the body is the function's JSON payload as it is.
-        return HttpResponse(200, [("Content-Type", _JSON)], result.payload)
+        return v1_response(result.value) if self._v1 else v2_response(result.value)
 
     def _add_cors(self, request: web.Request, response: web.Response) -> None:
         assert self.cors is not None  # noqa: S101 - checked by the caller
