@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand (``make bench`` / ``python -m bench``), never in the test suite."""
