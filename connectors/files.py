@@ -54,9 +54,11 @@ class FilesSource:
         self._announced = 0
         self._last: str | None = None
         self._directory: Path | None = None
+        self._started = False
 
     async def run(self) -> None:
         """Watch and announce until ``stop``."""
+        self._started = True
         try:
             directory = self._env.loaded.resolve(self.config.root) / self.config.bucket
             await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
@@ -87,6 +89,8 @@ class FilesSource:
         """Stop watching; the change being announced finishes, the rest waits for the next
         start (the manifest knows what was announced)."""
         self._stopping.set()
+        if not self._started:
+            return
         self._wake.set()
         try:
             async with asyncio.timeout(grace):

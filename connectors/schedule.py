@@ -79,18 +79,20 @@ class ScheduleSource:
         self._late_ms: float | None = None
         self._completed = False
         self._done = asyncio.Event()
+        self._started = False
 
     async def run(self) -> None:
         """Fire due times until ``stop`` (or until a one-time schedule has fired)."""
+        self._started = True
         schedule = self._schedule
-        state, how = await self._state.load(
-            f"{schedule.expression}|{schedule.timezone}", self._clock.now()
-        )
-        self._last_fire = state.last_fire
-        if how == "changed":
-            log.info("schedule changed; due times count from now", source=self.name)
-        self._running = True
         try:
+            state, how = await self._state.load(
+                f"{schedule.expression}|{schedule.timezone}", self._clock.now()
+            )
+            self._last_fire = state.last_fire
+            if how == "changed":
+                log.info("schedule changed; due times count from now", source=self.name)
+            self._running = True
             cursor: datetime | None = await self._start(state)
             while cursor is not None and not self._stopping.is_set():
                 cursor = await self._next_round(cursor, state.anchor)
@@ -112,6 +114,8 @@ class ScheduleSource:
         """Stop now: no new fire starts; one in progress (shielded) completes within
         ``grace`` seconds."""
         self._stopping.set()
+        if not self._started:
+            return
         try:
             async with asyncio.timeout(grace):
                 await self._done.wait()
