@@ -374,3 +374,29 @@ def test_a_long_outage_of_a_frequent_cron_is_counted_as_a_lower_bound() -> None:
     assert passed.latest == T0.replace(microsecond=0) + timedelta(days=30)
     assert passed.number == 10_000
     assert not passed.exact
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("cron(0 2 * * *)", "cron(...) needs 6 fields"),
+        ("rate(5 minute)", "plural"),
+        ("rate(10 seconds)", "EVENTHUB_ALLOW_SECOND_RATES"),
+        ("at(2026-02-30T10:00:00)", "impossible date"),
+    ],
+)
+def test_an_invalid_expression_is_a_config_error_naming_the_source(
+    expression: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventhub.config.errors import ConfigError  # noqa: PLC0415
+
+    monkeypatch.delenv("EVENTHUB_ALLOW_SECOND_RATES", raising=False)
+    text = (
+        "version: 1\nfunctions: {f: {handler: m:h}}\n"
+        f'sources:\n  nightly: {{type: schedule, expression: "{expression}", function: f}}\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, {})
+    rendered = str(info.value)
+    assert "sources.nightly.expression" in rendered
+    assert message in rendered
