@@ -1,1 +1,1 @@
-"""Benchmarks, run by hand (``make bench`` / ``python -m bench``), never in the test suite."""
+"""Benchmarks, run by hand with ``make bench`` (never in CI). Results go to bench/results/."""

@@ -10,6 +10,9 @@ import importlib
 import sys
 
 BENCHMARKS = [
+    "dispatch",  # foundation: hub invoke vs a direct await
+    "invoke_http",  # foundation: Invoke API vs bare aiohttp
+    "async_invoke",  # foundation: Event invocations
     "http_routes",  # issue 5: HTTP route vs bare aiohttp
     "files_latency",  # issue 5: file written -> handler start, 1000-file burst
     "schedule_accuracy",  # issue 5: lateness of schedule fires

@@ -6,65 +6,84 @@ for invocation metrics, ``source`` (and ``shard`` where it matters) for mappings
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterator
 
-DURATION_BUCKETS = (
-    0.001,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-    30,
-    60,
-    300,
-    900,
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
+from prometheus_client.registry import Collector
+
+from eventhub.runtime.stats import DURATION_BUCKETS, FunctionStats
+
+
+class FunctionCollector(Collector):
+    """Exports the per-function counters the runtime keeps as plain numbers."""
+
+    def __init__(self, stats: dict[str, FunctionStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        invocations = CounterMetricFamily(
+            "eventhub_invocations",
+            "Invocations of a function (Lambda: Invocations).",
+            labels=["function"],
+        )
+        errors = CounterMetricFamily(
+            "eventhub_errors",
+            "Invocations that ended in a function error (Lambda: Errors).",
+            labels=["function", "error_type"],
+        )
+        throttles = CounterMetricFamily(
+            "eventhub_throttles",
+            "Invocations refused for lack of concurrency (Lambda: Throttles).",
+            labels=["function"],
+        )
+        duration = HistogramMetricFamily(
+            "eventhub_duration_seconds", "Handler run time (Lambda: Duration).", labels=["function"]
+        )
+        concurrent = GaugeMetricFamily(
+            "eventhub_concurrent_executions",
+            "Invocations running now (Lambda: ConcurrentExecutions).",
+            labels=["function"],
+        )
+        for name, stats in list(self._stats.items()):
+            invocations.add_metric([name], stats.invocations)
+            throttles.add_metric([name], stats.throttles)
+            concurrent.add_metric([name], stats.running)
+            for error_type, count in list(stats.errors.items()):
+                errors.add_metric([name, error_type], count)
+            duration.add_metric([name], _cumulative(stats.buckets), stats.duration_sum)
+        yield from (invocations, errors, throttles, duration, concurrent)
+
+
+def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    total = 0
+    for bound, count in zip((*DURATION_BUCKETS, float("inf")), buckets, strict=True):
+        total += count
+        out.append(("+Inf" if bound == float("inf") else repr(float(bound)), total))
+    return out
 
 
 class Metrics:
     """Every metric the hub exports; created once per hub with its own registry."""
 
+    def function_stats(self, name: str) -> FunctionStats:
+        """The counters of function ``name``, created on first use and kept for the hub's life."""
+        stats = self.functions.get(name)
+        if stats is None:
+            stats = self.functions[name] = FunctionStats()
+        return stats
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.invocations = Counter(
-            "eventhub_invocations",
-            "Invocations of a function (Lambda: Invocations).",
-            ["function"],
-            registry=r,
-        )
-        self.errors = Counter(
-            "eventhub_errors",
-            "Invocations that ended in a function error (Lambda: Errors).",
-            ["function", "error_type"],
-            registry=r,
-        )
-        self.throttles = Counter(
-            "eventhub_throttles",
-            "Invocations refused for lack of concurrency (Lambda: Throttles).",
-            ["function"],
-            registry=r,
-        )
-        self.duration = Histogram(
-            "eventhub_duration_seconds",
-            "Handler run time (Lambda: Duration).",
-            ["function"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.concurrent = Gauge(
-            "eventhub_concurrent_executions",
-            "Invocations running now (Lambda: ConcurrentExecutions).",
-            ["function"],
-            registry=r,
-        )
+        self.functions: dict[str, FunctionStats] = {}
+        r.register(FunctionCollector(self.functions))
         self.async_event_age = Histogram(
             "eventhub_async_event_age_seconds",
             "Time from accepting an Event invocation to its attempt (Lambda: AsyncEventAge).",

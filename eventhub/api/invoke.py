@@ -22,7 +22,7 @@ from eventhub.runtime.result import InvocationResult
 
 _ARN = re.compile(
     r"^(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?(?:function:)?"
-    r"(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]+))?$"
+    r"(?P<name>[A-Za-z0-9_.-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]+))?$"
 )
 
 

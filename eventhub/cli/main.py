@@ -13,8 +13,12 @@ from eventhub.cli.common import CliError, load
 
 def _run(args: argparse.Namespace) -> int:
     from eventhub.daemon import serve  # noqa: PLC0415 - keeps `eventhub --help` fast
+    from eventhub.hub import ListenError  # noqa: PLC0415
 
-    return serve(load(args.config))
+    try:
+        return serve(load(args.config))
+    except ListenError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _validate(args: argparse.Namespace) -> int:
