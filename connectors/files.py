@@ -180,6 +180,7 @@ class FilesSource:
             payload = json.dumps(s3_event([self._record(change)])).encode()
             await asyncio.shield(self._env.invoker.enqueue(self.config.function, payload, also=op))
             tracker.commit(change)
+            self._env.metrics.files_events.labels(self.name, change.kind).inc()
             self._announced += 1
             self._last = f"{change.kind} {change.key}"
         if silent:

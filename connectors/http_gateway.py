@@ -94,6 +94,7 @@ class Endpoint:
             v1_event if config.payload_format == "1.0" else v2_event
         )
         self._v1 = config.payload_format == "1.0"
+        self._counted: dict[int, Any] = {}
         self.in_flight = 0
         self.requests = 0
         self.errors = 0  # 5xx answers
@@ -126,6 +127,11 @@ class Endpoint:
                 self._idle.set()
         self.requests += 1
         self.last_status = response.status
+        counter = self._counted.get(response.status)
+        if counter is None:
+            counter = self._env.metrics.http_requests.labels(self.name, str(response.status))
+            self._counted[response.status] = counter
+        counter.inc()
         if response.status >= 500:
             self.errors += 1
         if self.cors is not None:

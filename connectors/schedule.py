@@ -203,9 +203,13 @@ class ScheduleSource:
         except AlreadyHandled:
             log.info("due time already fired", source=self.name, due=due.isoformat())
             return
+        late = (self._clock.now() - due).total_seconds()
         self._fires += 1
         self._last_fire = due
-        self._late_ms = round((self._clock.now() - due).total_seconds() * 1000, 3)
+        self._late_ms = round(late * 1000, 3)
+        metrics = self._env.metrics
+        metrics.schedule_fires.labels(self.name).inc()
+        metrics.schedule_lateness.labels(self.name).observe(max(0.0, late))
 
     def _payload(self, due: datetime) -> bytes:
         if self.config.input is not None:

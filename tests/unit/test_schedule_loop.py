@@ -24,6 +24,7 @@ from connectors.schedule_plan import passed_due_times
 from eventhub.config.loader import LoadedConfig, parse_config
 from eventhub.config.sources import ScheduleSourceConfig
 from eventhub.hubenv import HubEnv
+from eventhub.metrics import Metrics
 from eventhub.store.db import Operation, Store
 
 T0 = datetime(2024, 3, 29, 12, 0, 0, 250000, tzinfo=UTC)
@@ -158,6 +159,7 @@ class _Env:
         self.loaded = loaded
         self.invoker = invoker
         self.store = store
+        self.metrics = Metrics()
 
 
 @pytest.fixture
@@ -201,6 +203,8 @@ async def test_rate_fires_one_period_after_first_start_then_every_period(harness
     assert status.detail["fires"] == 3
     assert status.detail["next_run"] == (T0 + timedelta(minutes=20)).isoformat()
     assert status.detail["last_late_ms"] == 3.0
+    registry = cast(_Env, source._env).metrics.registry
+    assert registry.get_sample_value("eventhub_schedule_fires_total", {"source": "tick"}) == 3
 
 
 async def test_restart_keeps_the_grid_and_never_fires_a_due_time_twice(harness: Harness) -> None:

@@ -290,3 +290,5 @@ async def test_status_shows_the_bucket(hub_factory: Any, tmp_path: Path) -> None
     assert current.detail["announced"] == 1
     assert current.detail["directory"] == str(tmp_path / "buckets" / "uploads")
     assert current.last_result == "ObjectCreated:Put one"
+    labels = {"source": "up", "event": "ObjectCreated:Put"}
+    assert running.hub.metrics.registry.get_sample_value("eventhub_files_events_total", labels) == 1

@@ -204,6 +204,10 @@ async def test_bearer_token_auth(hub_factory: Any) -> None:
     for token in ("s3cret", "other"):
         status, _, _ = await fetch(url, headers={"Authorization": f"Bearer {token}"})
         assert status == 200
+    registry = running.hub.metrics.registry
+    for code, count in (("401", 2), ("403", 1), ("200", 2)):
+        labels = {"source": "r", "status": code}
+        assert registry.get_sample_value("eventhub_http_requests_total", labels) == count
     assert calls() == ["dict", "dict"]
 
 
