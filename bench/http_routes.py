@@ -298,7 +298,7 @@ def measure(server: Any, seconds: float, requests: int, client_cpu: str | None) 
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    seconds, requests, rounds = (4.0, 1000, 1) if quick else (10.0, 3000, 3)
+    seconds, requests, rounds = (4.0, 1000, 1) if quick else (6.0, 2000, 5)
     server_cpu, client_cpu = _pinning()
     servers = {
         "baseline": lambda: baseline_server(server_cpu),
@@ -366,7 +366,9 @@ def main() -> None:
             "a fallback answering the same JSON (routing cost only); contender 'async' = the "
             "daemon, async def no-op handler, payload 2.0, log_level warning (no START/END/"
             "REPORT lines); 'async-info' = same with log_level info (3 JSON log lines per "
-            "invocation); 'def' = def handler (thread pool). Medians over rounds.",
+            "invocation); 'def' = def handler (thread pool). req/s: best of the rounds "
+            "(rps_median: their median); latencies: medians over rounds; rounds alternate "
+            "the servers. The machine is a shared 2-CPU VM: other test suites ran meanwhile.",
             "summary": summary,
             "server_side": server,
             "verdict": verdict,
@@ -377,8 +379,11 @@ def main() -> None:
 
 
 def _summary(results: list[dict[str, Any]]) -> dict[str, float]:
+    # Best of the rounds for throughput: on a shared machine other processes only ever
+    # slow a round down, so the best round is the closest to the server's own speed.
     return {
-        "rps": statistics.median(r["load"]["rps"] for r in results),
+        "rps": max(r["load"]["rps"] for r in results),
+        "rps_median": statistics.median(r["load"]["rps"] for r in results),
         "load_p50_ms": statistics.median(r["load"]["p50_ms"] for r in results),
         "load_p99_ms": statistics.median(r["load"]["p99_ms"] for r in results),
         "p50_ms": statistics.median(r["latency"]["p50_ms"] for r in results),
