@@ -121,6 +121,10 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self._stream_sources(r)
+        self._push_sources(r)
+
+    def _stream_sources(self, r: CollectorRegistry) -> None:
         # -- stream event source mappings (embedded stream, Kafka): eventhub/mapping/stream.py
         self.stream_iterator_age = Gauge(
             "eventhub_stream_iterator_age_seconds",
@@ -157,5 +161,34 @@ class Metrics:
             "eventhub_stream_blocked_shards",
             "Shards of a stream mapping blocked on a failing batch.",
             ["source"],
+            registry=r,
+        )
+
+    def _push_sources(self, r: CollectorRegistry) -> None:
+        # -- push sources (issue 5): http routes, files buckets, schedules ----------------
+        self.http_requests = Counter(
+            "eventhub_http_requests",
+            "Requests answered by an http source's route, by status code (API Gateway: Count, "
+            "4XXError, 5XXError).",
+            ["source", "status"],
+            registry=r,
+        )
+        self.files_events = Counter(
+            "eventhub_files_events",
+            "S3 event notifications announced by a files source, by event name.",
+            ["source", "event"],
+            registry=r,
+        )
+        self.schedule_fires = Counter(
+            "eventhub_schedule_fires",
+            "Due times fired by a schedule source (EventBridge: TriggeredRules).",
+            ["source"],
+            registry=r,
+        )
+        self.schedule_lateness = Histogram(
+            "eventhub_schedule_lateness_seconds",
+            "How long after its due time a schedule fire was enqueued.",
+            ["source"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 60),
             registry=r,
         )

@@ -9,11 +9,15 @@ from typing import Any
 SOURCES: dict[str, str] = {
     "stream": "connectors.stream:stream_source",
     "kafka": "connectors.kafka:kafka_source",
+    "http": "connectors.http:HttpSource",
+    "files": "connectors.files:FilesSource",
+    "schedule": "connectors.schedule:ScheduleSource",
 }
 
 # embedded services started with the hub: name -> "module:Class"; ``Class() -> Service``.
 SERVICES: dict[str, str] = {
     "streams": "connectors.stream_service:EmbeddedStreams",
+    "http-routes": "connectors.http:HttpRouter",  # the route table of `http` sources
 }
 
 # destinations: URI scheme -> "module:Class" with ``from_ref(ref, context)``.
