@@ -60,7 +60,7 @@ class FilesSource:
         """Watch and announce until ``stop``."""
         self._started = True
         try:
-            directory = self._env.loaded.resolve(self.config.root) / self.config.bucket
+            directory = self.config.bucket_directory(self._env.loaded.resolve(self.config.root))
             await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
             self._directory = directory
             fs = BucketFS(directory, self.config.ignore)

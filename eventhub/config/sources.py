@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
@@ -299,10 +300,19 @@ class FilesSourceConfig(SourceBase):
     """A directory watched as an S3 bucket; changes become S3 event notifications (async)."""
 
     type: Literal["files"] = Field(description="Source kind.")
-    root: str = Field(description="Directory holding bucket directories; relative to the config.")
-    bucket: Annotated[str, Field(pattern=_BUCKET)] = Field(
-        description="Bucket name: the directory `root/bucket`."
+    root: str = Field(
+        description="Directory holding the bucket directory; relative to the config. When it "
+        "already ends in the bucket's name it is the bucket directory itself, so "
+        "`root: buckets, bucket: uploads` and `root: buckets/uploads, bucket: uploads` both "
+        "watch `buckets/uploads`."
     )
+    bucket: Annotated[str, Field(pattern=_BUCKET)] = Field(
+        description="Bucket name (in ARNs and events) and the directory `root/bucket`."
+    )
+
+    def bucket_directory(self, root: Path) -> Path:
+        """The directory watched, given ``root`` resolved against the config file."""
+        return root if root.name == self.bucket else root / self.bucket
     events: list[str] = Field(
         default_factory=lambda: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
         min_length=1,

@@ -248,3 +248,14 @@ def test_non_utf8_file_is_reported(tmp_path: Path) -> None:
 def test_shipped_demo_config_is_valid() -> None:
     loaded = load_config(REPO / "config" / "eventhub.yaml", env={})
     assert loaded.config.functions
+
+
+def test_a_files_root_ending_in_the_bucket_name_is_the_bucket_directory(tmp_path):
+    from pathlib import Path
+
+    from eventhub.config.sources import FilesSourceConfig
+
+    short = FilesSourceConfig(type="files", root="buckets", bucket="uploads", function="f")
+    spec = FilesSourceConfig(type="files", root="buckets/uploads", bucket="uploads", function="f")
+    assert short.bucket_directory(Path("/x/buckets")) == Path("/x/buckets/uploads")
+    assert spec.bucket_directory(Path("/x/buckets/uploads")) == Path("/x/buckets/uploads")
