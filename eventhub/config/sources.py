@@ -313,6 +313,7 @@ class FilesSourceConfig(SourceBase):
     def bucket_directory(self, root: Path) -> Path:
         """The directory watched, given ``root`` resolved against the config file."""
         return root if root.name == self.bucket else root / self.bucket
+
     events: list[str] = Field(
         default_factory=lambda: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
         min_length=1,
