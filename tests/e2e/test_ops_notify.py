@@ -99,7 +99,16 @@ def test_a_blocked_event_loop_stops_the_watchdog_pings(daemon_factory, write_fun
 
 def test_watchdog_abort_shows_where_the_loop_was_stuck(daemon_factory, write_functions):
     # When pings stop, systemd sends SIGABRT (WatchdogSignal): the journal gets the stacks.
-    stuck = "import time\nasync def handler(event, context):\n    time.sleep(30)\n"
+    # The handler shrugs off the loop guard's interruption, so the loop stays stuck in it.
+    stuck = (
+        "import time\n"
+        "async def handler(event, context):\n"
+        "    while True:\n"
+        "        try:\n"
+        "            time.sleep(30)\n"
+        "        except BaseException:\n"
+        "            pass\n"
+    )
     write_functions({"stuck": stuck})
     daemon = daemon_factory(
         {"functions": {"stuck": {"handler": "stuck:handler", "code_dir": "functions"}}}
@@ -116,4 +125,4 @@ def test_watchdog_abort_shows_where_the_loop_was_stuck(daemon_factory, write_fun
     assert daemon.proc.wait(10) == -signal.SIGABRT
     log = daemon.log_text()
     assert "Fatal Python error: Aborted" in log
-    assert 'stuck.py", line 3 in handler' in log
+    assert 'stuck.py", line 5 in handler' in log
