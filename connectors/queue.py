@@ -107,7 +107,7 @@ class EmbeddedQueue:
         return None
 
 
-def source(name: str, config: QueueSourceConfig, env: HubEnv) -> ManagedSource:
+def queue_source(name: str, config: QueueSourceConfig, env: HubEnv) -> ManagedSource:
     """``registry.SOURCES["queue"]``: a mapping of an embedded queue."""
     queues: EmbeddedQueues = env.services[SERVICE]
     hub = env.loaded.config.hub

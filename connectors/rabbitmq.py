@@ -296,7 +296,7 @@ def _format(name: str, config: RabbitMQSourceConfig, env: HubEnv, url: str) -> Q
     return RmqFormat(config.queue, vhost_of(url), arn, filters)
 
 
-def source(name: str, config: RabbitMQSourceConfig, env: HubEnv) -> ManagedSource:
+def rabbitmq_source(name: str, config: RabbitMQSourceConfig, env: HubEnv) -> ManagedSource:
     """``registry.SOURCES["rabbitmq"]``: a mapping of a RabbitMQ queue."""
     connection = env.loaded.config.connections[config.connection]
     assert isinstance(connection, RabbitMQConnection)  # noqa: S101 - checked by the config

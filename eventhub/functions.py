@@ -133,7 +133,7 @@ class FunctionSet:
                 config.runtime,
             ),
             limiter,
-            self._metrics,
+            self._metrics.function_stats(name),
             log_stream=stream,
         )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -22,6 +24,8 @@ from eventhub.invoke.async_queue import AsyncDispatcher
 from eventhub.invoke.destinations import DestinationContext, DestinationPool
 from eventhub.invoke.invoker import Invoker
 from eventhub.metrics import Metrics
+from eventhub.notify import Notifier
+from eventhub.runtime.loopguard import loop_guard
 from eventhub.sources import SourceStatus
 from eventhub.store.async_events import AsyncEventStore
 from eventhub.store.db import Store
@@ -30,6 +34,14 @@ from eventhub.supervisor import Supervisor
 log = structlog.get_logger("eventhub.hub")
 
 HEARTBEAT = 0.5
+
+
+class ListenError(Exception):
+    """A listener could not bind its address (in use, not permitted, unknown host)."""
+
+    def __init__(self, key: str, address: str, error: OSError) -> None:
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        super().__init__(f"cannot listen on {address} (hub.{key}): {reason}")
 
 
 class _Running:
@@ -45,8 +57,11 @@ class Hub:
     """Runs one configuration. ``run(stop)`` serves until ``stop`` is set, then shuts
     down in stages: stop intake, drain within ``hub.shutdown_grace``, cancel, close."""
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+    def __init__(self, loaded: LoadedConfig, notifier: Notifier | None = None) -> None:
         self.loaded = loaded
+        self.notifier = notifier or Notifier(None)
+        # called with the new config after every successful reload (SIGHUP, /reload, watch)
+        self.reload_hooks: list[Callable[[LoadedConfig], None]] = []
         self.metrics = Metrics()
         self.functions = FunctionSet(self.metrics)
         self.ready = asyncio.Event()
@@ -60,6 +75,7 @@ class Hub:
         self._runners: list[web.AppRunner] = []
         self._beat = 0.0
         self._reload_lock = asyncio.Lock()
+        self._stopping = False
 
     @property
     def env(self) -> HubEnv:
@@ -81,6 +97,8 @@ class Hub:
             stack.push_async_callback(destinations.aclose)
             self._env = HubEnv(self.loaded, invoker, store, destinations, self.metrics, main)
             stack.push_async_callback(self.functions.aclose)
+            await loop_guard.start()
+            stack.push_async_callback(loop_guard.stop)
             self._apply_functions()
             await self._start_services(stack)
             async with asyncio.TaskGroup() as tg:
@@ -89,7 +107,9 @@ class Hub:
                 self._sync_sources()
                 await self._start_listeners(main)
                 heartbeat = tg.create_task(self._heartbeat(), name="heartbeat")
+                watchdog = tg.create_task(self.notifier.watchdog(), name="watchdog")
                 self.ready.set()
+                self.notifier.ready(self._status_line())
                 log.info(
                     "eventhub started",
                     listen=self.loaded.config.hub.listen,
@@ -98,11 +118,15 @@ class Hub:
                     sources=len(self._sources),
                 )
                 await stop.wait()
+                self.notifier.stopping("stopping: draining in-flight work")
                 await self._shutdown()
                 heartbeat.cancel()
+                watchdog.cancel()
             log.info("eventhub stopped")
 
     async def _shutdown(self) -> None:
+        async with self._reload_lock:  # a reload under way finishes first; none starts after
+            self._stopping = True
         grace = self.loaded.config.hub.shutdown_grace
         log.info("shutting down", grace=grace)
         main_runner, admin = (self._runners[0], self._runners[1:]) if self._runners else (None, [])
@@ -129,18 +153,22 @@ class Hub:
     async def _start_listeners(self, main: MainContext) -> None:
         hub = self.loaded.config.hub
         grace = hub.shutdown_grace
-        for app, address in (
-            (build_main_app(main), hub.listen),
-            (build_admin_app(self), hub.admin_listen),
-        ):
+        for app, key in ((build_main_app(main), "listen"), (build_admin_app(self), "admin_listen")):
+            address: str = getattr(hub, key)
             runner = web.AppRunner(
                 app, access_log=None, shutdown_timeout=grace, handle_signals=False
             )
             await runner.setup()
+            self._runners.append(runner)
             host, port = split_hostport(address)
             site = web.TCPSite(runner, host, port, reuse_address=True)
-            await site.start()
-            self._runners.append(runner)
+            try:
+                await site.start()
+            except OSError as exc:
+                for started in self._runners:
+                    await started.cleanup()
+                self._runners.clear()
+                raise ListenError(key, address, exc) from None
         self.main_port, self.admin_port = (_bound_port(runner) for runner in self._runners)
 
     async def _start_services(self, stack: AsyncExitStack) -> None:
@@ -261,7 +289,21 @@ class Hub:
     async def reload(self) -> dict[str, Any]:
         """Re-read the config file. Invalid: raises ConfigError and nothing changes.
         Valid: unchanged functions and sources keep running untouched."""
+        if self._stopping:
+            return {"skipped": "the hub is shutting down"}
+        self.notifier.reloading("reloading the configuration")
+        try:
+            report = await self._reload()
+        except BaseException:
+            self.notifier.ready("reload rejected; running the previous configuration")
+            raise
+        self.notifier.ready(self._status_line())
+        return report
+
+    async def _reload(self) -> dict[str, Any]:
         async with self._reload_lock:
+            if self._stopping:
+                return {"skipped": "the hub is shutting down"}
             new = await asyncio.to_thread(load_config, self.loaded.path)
             restart = [
                 key
@@ -280,7 +322,12 @@ class Hub:
             sources = self._sync_sources()
             report = {"functions": functions, "sources": sources, "restart_required": restart}
             log.info("configuration reloaded", **report)
+            for hook in self.reload_hooks:
+                hook(new)
             return report
+
+    def _status_line(self) -> str:
+        return f"serving {len(self.functions.runtimes)} functions, {len(self._sources)} sources"
 
 
 def _bound_port(runner: web.AppRunner) -> int | None:

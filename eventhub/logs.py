@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 import structlog
+from pydantic import BaseModel, SecretStr
 from structlog.typing import EventDict, WrappedLogger
+
+from eventhub.runtime import funclog
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -16,15 +23,100 @@ LEVELS = {
     "error": logging.ERROR,
 }
 
-_SECRET_KEYS = ("password", "secret", "token", "authorization")
+MASK = "***"
+
+# Keys whose values are credentials whatever they hold.
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "authorization", "credential", "apikey")
+
+# ``scheme://user:password@host``: the password is masked, the rest kept for debugging.
+# The password runs to the first ``@`` (a raw ``/`` in it is still masked).
+_URL_PASSWORD = re.compile(r"(?P<head>://[^\s/?#@:]*):[^\s@]*@")
+
+# Credentials taken from the configuration (auth tokens, passwords of connection URLs):
+# masked wherever they appear in a string. Shorter ones are masked only by key and URL.
+MIN_SECRET_LENGTH = 4
+_known: tuple[str, ...] = ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower().replace("_", "").replace("-", "")
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def _scrub_text(text: str) -> str:
+    for secret in _known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\g<head>:" + MASK + "@", text)
+    return text
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if isinstance(value, dict):
+        return {k: MASK if _is_secret_key(str(k)) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
 
 
 def redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    """Never let a credential reach the log: mask values of secret-looking keys."""
-    for key in list(event):
-        if any(word in key.lower() for word in _SECRET_KEYS):
-            event[key] = "***"
+    """Never let a credential reach the log: values of secret-looking keys are masked,
+    and so are passwords inside URLs and every secret of the configuration, in every
+    string value (nested lists and dicts included)."""
+    for key, value in event.items():
+        if _is_secret_key(key):
+            event[key] = MASK
+        elif isinstance(value, str):
+            if _known or "://" in value:
+                event[key] = _scrub_text(value)
+        elif isinstance(value, dict | list | tuple):
+            event[key] = _scrub(value)
     return event
+
+
+def remember_secrets(config: BaseModel) -> None:
+    """Mask every secret of ``config`` (``SecretStr`` fields; for URLs their password)
+    in later log lines. Secrets of earlier configurations stay masked too."""
+    global _known  # noqa: PLW0603 - one process-wide log configuration
+    found = set(_known)
+    for value in _secret_strings(config):
+        password = _url_password(value)
+        candidates = [password, unquote(password)] if password else [value]
+        found.update(c for c in candidates if len(c) >= MIN_SECRET_LENGTH and c != MASK)
+    _known = tuple(sorted(found, key=len, reverse=True))  # longest first: no partial leftovers
+
+
+def forget_secrets() -> None:
+    """Drop the remembered secrets (tests)."""
+    global _known  # noqa: PLW0603
+    _known = ()
+
+
+def _url_password(value: str) -> str | None:
+    if "://" not in value:
+        return None
+    try:
+        return urlsplit(value).password
+    except ValueError:
+        return None
+
+
+def _secret_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_strings(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secret_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secret_strings(item)
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
@@ -35,12 +127,13 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,  # before redaction: tracebacks quote URLs too
         redact_secrets,
     ]
     if console:
         processors.append(structlog.dev.ConsoleRenderer(colors=False))
     else:
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        processors.append(structlog.processors.JSONRenderer())
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -48,6 +141,18 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         cache_logger_on_first_use=False,
     )
     _route_stdlib(LEVELS[level])
+    # Function log lines (START/END/REPORT, handler output) skip the processor chain;
+    # what a handler writes is still scrubbed of configured secrets and URL passwords.
+    funclog.install_sink(
+        None
+        if console
+        else funclog.JsonLineSink(out, enabled=LEVELS[level] <= logging.INFO, scrub=scrub_line)
+    )
+
+
+def scrub_line(text: str) -> str:
+    """``text`` with known secrets and URL passwords masked (cheap when there are none)."""
+    return _scrub_text(text) if _known or "://" in text else text
 
 
 class _ToStructlog(logging.Handler):

@@ -46,8 +46,10 @@ class BodyTooLarge(Exception):  # noqa: N818 - a condition, mapped to 413
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, or BodyTooLarge as soon as it exceeds ``limit`` bytes."""
     declared = request.content_length
-    if declared is not None and declared > limit:
-        raise BodyTooLarge(declared, limit)
+    if declared is not None:
+        if declared > limit:
+            raise BodyTooLarge(declared, limit)
+        return await request.content.readexactly(declared) if declared else b""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(1 << 16):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import hmac
 import json
 import re
@@ -22,7 +23,7 @@ from eventhub.runtime.result import InvocationResult
 
 _ARN = re.compile(
     r"^(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?(?:function:)?"
-    r"(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]+))?$"
+    r"(?P<name>[A-Za-z0-9_.-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]+))?$"
 )
 
 
@@ -31,17 +32,23 @@ class _InvokeError(Exception):
         self.response = response
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_name(raw: str) -> tuple[str, str | None] | None:
+    match = _ARN.match(raw)
+    return None if match is None else (match.group("name"), match.group("qualifier"))
+
+
 def _function_name(request: web.Request) -> tuple[str, str]:
     """Accepts a name, ``name:qualifier``, a partial or a full ARN. Returns (name, arn-ish)."""
     raw = request.match_info["name"]
-    match = _ARN.match(raw)
-    qualifier = request.query.get("Qualifier")
-    if match is None:
+    parsed = _parse_name(raw)
+    if parsed is None:
         raise _InvokeError(
             aws_error(400, "InvalidParameterValueException", f"Invalid function name: {raw}")
         )
-    qualifier = qualifier or match.group("qualifier")
-    name = match.group("name")
+    name, qualifier = parsed
+    if request.query_string:
+        qualifier = request.query.get("Qualifier") or qualifier
     if qualifier not in (None, "$LATEST"):
         raise _not_found(request, f"{name}:{qualifier}")
     return name, raw

@@ -127,4 +127,8 @@ def _local(loaded: Any, name: str, payload: bytes, kind: str, show_log: bool) ->
         return 0
     if show_log:
         sys.stderr.write(result.log_tail)
-    return _print_result(200, result.payload, result.function_error, result.request_id)
+    code = _print_result(200, result.payload, result.function_error, result.request_id)
+    from eventhub.runtime.exit import leave_stuck_threads  # noqa: PLC0415
+
+    leave_stuck_threads(code)  # a timed-out handler's thread must not hold the command
+    return code

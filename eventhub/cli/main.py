@@ -7,14 +7,18 @@ import sys
 from collections.abc import Sequence
 
 from eventhub import __version__
-from eventhub.cli import events, invoke, queues, status
+from eventhub.cli import events, invoke, queues, status, streams
 from eventhub.cli.common import CliError, load
 
 
 def _run(args: argparse.Namespace) -> int:
     from eventhub.daemon import serve  # noqa: PLC0415 - keeps `eventhub --help` fast
+    from eventhub.hub import ListenError  # noqa: PLC0415
 
-    return serve(load(args.config))
+    try:
+        return serve(load(args.config))
+    except ListenError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -57,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_parser(sub)
     events.add_parser(sub)
     status.add_parser(sub)
+    streams.add_parser(sub)
     queues.add_parser(sub)
     return parser
 

@@ -49,8 +49,13 @@ def _destination(
 
 def _queues(config: EventhubConfig) -> Iterator[Problem]:
     for name, queue in config.queues.items():
-        if queue.fifo != name.endswith(".fifo"):
-            yield ("queues", name, "fifo"), "a queue is FIFO if and only if its name ends in .fifo"
+        if queue.fifo and not name.endswith(".fifo"):
+            yield ("queues", name, "fifo"), "the name of a FIFO queue must end in .fifo (as SQS)"
+        elif name.endswith(".fifo") and not queue.fifo:
+            yield (
+                ("queues", name, "fifo") if "fifo" in queue.model_fields_set else ("queues", name),
+                "a name ending in .fifo is for FIFO queues: set `fifo: true` or rename the queue",
+            )
         if queue.content_based_deduplication and not queue.fifo:
             yield ("queues", name, "content_based_deduplication"), "only FIFO queues deduplicate"
         if queue.redrive is None:
@@ -99,7 +104,10 @@ def _source_refs(
     if isinstance(source, KafkaSourceConfig | RabbitMQSourceConfig):
         conn = config.connections.get(source.connection)
         if conn is None:
-            yield (*path, "connection"), f"connection {source.connection!r} is not defined"
+            yield (
+                (*path, "connection"),
+                f"connection {source.connection!r} is not defined under connections",
+            )
         elif conn.type != source.type:
             yield (
                 (*path, "connection"),
@@ -121,7 +129,10 @@ def _queue_mapping(
     if queue.fifo and source.batch_size > 10:
         yield (*path, "batch_size"), "must be <= 10 for a FIFO queue (as SQS)"
     if source.batch_size > 10 and source.batch_window < 1:
-        yield (*path, "batch_window"), "must be >= 1 when batch_size is over 10 (as SQS)"
+        if "batch_window" in source.model_fields_set:
+            yield (*path, "batch_window"), "must be >= 1 when batch_size is over 10 (as SQS)"
+        else:
+            yield (*path, "batch_size"), "over 10 needs batch_window >= 1 (as SQS)"
     function = config.functions.get(source.function)
     if function is not None and function.timeout > queue.visibility_timeout:
         yield (

@@ -14,12 +14,12 @@ class ConfigIssue:
     line: int | None = None
 
     def render(self, filename: str | None = None) -> str:
-        where = ""
-        if filename and self.line:
-            where = f"{filename}:{self.line}: "
-        elif self.line:
-            where = f"line {self.line}: "
-        return f"{where}{self.path or '(top level)'}: {self.message}"
+        """``FILE:LINE: path: message``; parts that are unknown are left out."""
+        where = [filename] if filename else []
+        if self.line:
+            where.append(str(self.line) if filename else f"line {self.line}")
+        prefix = "".join(f"{part}: " for part in (":".join(where), self.path) if part)
+        return f"{prefix}{self.message}"
 
 
 class ConfigError(Exception):

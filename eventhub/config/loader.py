@@ -7,15 +7,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from eventhub.config.crossref import cross_check
 from eventhub.config.errors import ConfigError, ConfigIssue
+from eventhub.config.messages import located
 from eventhub.config.root import EventhubConfig
-from eventhub.config.yamlsource import LocatedDocument, dotted, load_yaml
+from eventhub.config.yamlsource import dotted, load_yaml
 
 DEFAULT_CONFIG = "config/eventhub.yaml"
 
@@ -48,9 +47,13 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([ConfigIssue("", f"no such file: {file}")], str(file)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue("", f"cannot read: {exc}")], str(file)) from None
+        raise ConfigError([ConfigIssue("", "no such file")], str(file)) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigIssue("", "is a directory, not a file")], str(file)) from None
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("", f"cannot read: {exc.strerror}")], str(file)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue("", f"not UTF-8 text: {exc.reason}")], str(file)) from None
     config = parse_config(text, env if env is not None else os.environ, filename=str(file))
     return LoadedConfig(config=config, path=file.resolve(), text=text)
 
@@ -66,7 +69,10 @@ def parse_config(text: str, env: Mapping[str, str], filename: str | None = None)
     try:
         config = EventhubConfig.model_validate(doc.data)
     except ValidationError as exc:
-        issues.extend(_issue(doc, error) for error in exc.errors(include_url=False))
+        for error in exc.errors(include_url=False):
+            path, message = located(doc.data, error)
+            if path not in doc.unset:  # an unset ${VAR} was reported; its "" is no news
+                issues.append(ConfigIssue(dotted(path), message, doc.line_of(path)))
         raise ConfigError(issues, filename) from None
     issues.extend(
         ConfigIssue(dotted(path), message, doc.line_of(path))
@@ -75,82 +81,3 @@ def parse_config(text: str, env: Mapping[str, str], filename: str | None = None)
     if issues:
         raise ConfigError(issues, filename)
     return config
-
-
-def _issue(doc: LocatedDocument, error: ErrorDetails) -> ConfigIssue:
-    path = _data_path(doc.data, error["loc"])
-    return ConfigIssue(dotted(path), _message(error), doc.line_of(path))
-
-
-def _data_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """Pydantic's location without the union tags it inserts (``sources.x.kafka.topics``)."""
-    path: list[str | int] = []
-    node = data
-    tag_skipped = False
-    for part in loc:
-        if isinstance(node, dict) and not tag_skipped and node.get("type") == part:
-            tag_skipped = True  # the tag of a discriminated union, not a key of the file
-            continue
-        tag_skipped = False
-        if isinstance(node, dict) and part == "async_" and "async" in node:
-            part = "async"
-        path.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return tuple(path)
-
-
-_SIMPLE = {
-    "missing": "required",
-    "extra_forbidden": "unknown key",
-    "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false",
-    "int_parsing": "must be an integer",
-    "int_type": "must be an integer",
-    "int_from_float": "must be an integer",
-    "float_parsing": "must be a number",
-    "float_type": "must be a number",
-    "string_type": "must be a string",
-    "dict_type": "must be a mapping",
-    "model_type": "must be a mapping",
-    "model_attributes_type": "must be a mapping",
-    "list_type": "must be a list",
-    "datetime_parsing": "must be an ISO 8601 date-time",
-    "datetime_from_date_parsing": "must be an ISO 8601 date-time",
-    "union_tag_not_found": "needs a `type`",
-}
-
-
-def _number(value: Any) -> Any:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _message(error: ErrorDetails) -> str:
-    kind = error["type"]
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    if kind in _SIMPLE:
-        return _SIMPLE[kind]
-    bounds = {
-        "less_than_equal": "must be <= {le}",
-        "less_than": "must be < {lt}",
-        "greater_than_equal": "must be >= {ge}",
-        "greater_than": "must be > {gt}",
-        "too_short": "must have at least {min_length} item(s)",
-        "too_long": "must have at most {max_length} item(s)",
-        "string_too_short": "must be at least {min_length} character(s)",
-        "string_too_long": "must be at most {max_length} characters",
-        "string_pattern_mismatch": "does not match the pattern {pattern}",
-    }
-    if kind in bounds:
-        return bounds[kind].format(**{k: _number(v) for k, v in ctx.items()})
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '')}"
-    if kind == "union_tag_invalid":
-        return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    return error["msg"]

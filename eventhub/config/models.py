@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from eventhub.config.base import Model
+from eventhub.config.base import Model, ValueErrorAt, pattern
 from eventhub.config.destinations import DestinationURI
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+NAME_PATTERN = pattern(r"^[A-Za-z0-9_.-]{1,64}$", "1 to 64 letters, digits, `.`, `_` or `-`")
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 _HOSTPORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]*):(?P<port>\d{1,5})$")
@@ -31,6 +31,12 @@ def split_hostport(value: str) -> tuple[str, int]:
 def _hostport(value: str) -> str:
     split_hostport(value)
     return value
+
+
+_ENV_NAME = pattern(
+    r"^[A-Za-z_][A-Za-z0-9_]*$",
+    "an environment variable name (letters, digits and `_`, not starting with a digit)",
+)
 
 
 class TokenConfig(Model):
@@ -78,11 +84,13 @@ class HubConfig(Model):
     )
     region: str = Field(
         "us-east-1",
-        pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+        pattern=pattern(r"^[a-z]{2}(-[a-z]+)+-\d$", "a region name such as `us-east-1`"),
         description="Region used in ARNs and events.",
     )
     account_id: str = Field(
-        "000000000000", pattern=r"^\d{12}$", description="Twelve-digit account id used in ARNs."
+        "000000000000",
+        pattern=pattern(r"^\d{12}$", "twelve digits"),
+        description='Twelve-digit account id used in ARNs; quote it (`"000000000000"`).',
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto",
@@ -162,7 +170,10 @@ class FunctionConfig(Model):
     handler: str = Field(
         description="`module:attribute` (or Lambda's `module.attribute`) of a `def` or "
         "`async def handler(event, context)`.",
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*([:.][A-Za-z_][A-Za-z0-9_]*)$",
+        pattern=pattern(
+            r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*([:.][A-Za-z_][A-Za-z0-9_]*)$",
+            "`module:function` or `module.function` (e.g. `orders:handler`)",
+        ),
     )
     code_dir: str = Field(
         ".",
@@ -185,7 +196,7 @@ class FunctionConfig(Model):
         ge=0,
         description="Most concurrent invocations; null: share `hub.concurrency`; 0: throttle.",
     )
-    environment: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(
+    environment: dict[Annotated[str, Field(pattern=_ENV_NAME)], str] = Field(
         default_factory=dict, description="Environment variables the handler sees."
     )
     async_: AsyncConfig = Field(
@@ -237,9 +248,12 @@ class KafkaConnection(Model):
         if self.security_protocol.startswith("SASL") and not (
             self.sasl_mechanism and self.sasl_username and self.sasl_password
         ):
-            raise ValueError("SASL needs sasl_mechanism, sasl_username and sasl_password")
+            raise ValueErrorAt(
+                f"{self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password",
+                ("security_protocol",),
+            )
         if not self.servers:
-            raise ValueError("bootstrap_servers must name at least one broker")
+            raise ValueErrorAt("must name at least one broker", ("bootstrap_servers",))
         return self
 
 

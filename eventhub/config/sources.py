@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
-from eventhub.config.base import Model
+from eventhub.config.base import Model, ValueErrorAt, pattern
 from eventhub.config.destinations import DestinationURI
 from eventhub.config.models import Name
 
-FilterPattern = dict[str, Any]
+
+def _compiles(value: dict[str, Any]) -> dict[str, Any]:
+    from eventhub.mapping.filters import compile_pattern  # noqa: PLC0415 - keeps config light
+
+    compile_pattern(value)  # raises ValueError naming the bad key of the pattern
+    return value
+
+
+FilterPattern = Annotated[dict[str, Any], AfterValidator(_compiles)]
 
 
 class SourceBase(Model):
@@ -42,18 +51,6 @@ class MappingBase(SourceBase):
         description='Honour `{"batchItemFailures": [...]}` responses (ReportBatchItemFailures).',
     )
 
-    @field_validator("filters")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[FilterPattern]) -> list[FilterPattern]:
-        from eventhub.mapping.filters import compile_pattern  # noqa: PLC0415 - keeps config light
-
-        for index, pattern in enumerate(patterns):
-            try:
-                compile_pattern(pattern)
-            except ValueError as exc:
-                raise ValueError(f"filters[{index}]: {exc}") from None
-        return patterns
-
 
 class StreamMappingBase(MappingBase):
     """Keys of ordered-shard mappings (embedded stream and Kafka)."""
@@ -64,7 +61,9 @@ class StreamMappingBase(MappingBase):
         description="Where a mapping with no checkpoint starts reading.",
     )
     starting_timestamp: datetime | None = Field(
-        None, description="With `at_timestamp`: the first arrival time to read (ISO 8601)."
+        None,
+        description="With `at_timestamp`: the first arrival time to read (ISO 8601; UTC when "
+        "it names no zone).",
     )
     parallelization_factor: int = Field(
         1, ge=1, le=10, description="Concurrent batches per shard; order is kept per partition key."
@@ -88,6 +87,24 @@ class StreamMappingBase(MappingBase):
         le=900,
         description="Seconds of a tumbling window whose state is carried (0 = off).",
     )
+    retry_base_delay: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="Seconds before the first retry of a failing batch; each later retry waits "
+        "twice as long, up to retry_max_delay.",
+    )
+    retry_max_delay: float = Field(
+        30, ge=0, le=900, description="Longest wait between retries of a failing batch."
+    )
+
+    @field_validator("starting_timestamp")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # Arrival times are aware; a naive one would fail to compare at run time.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
     @field_validator("max_record_age")
     @classmethod
@@ -99,9 +116,18 @@ class StreamMappingBase(MappingBase):
     @model_validator(mode="after")
     def _timestamp_given(self) -> StreamMappingBase:
         if self.starting_position == "at_timestamp" and self.starting_timestamp is None:
-            raise ValueError("starting_position at_timestamp needs starting_timestamp")
+            raise ValueErrorAt(
+                "at_timestamp needs starting_timestamp (an ISO 8601 date-time)",
+                ("starting_position",),
+            )
         if self.starting_timestamp is not None and self.starting_position != "at_timestamp":
-            raise ValueError("starting_timestamp is only used with starting_position at_timestamp")
+            raise ValueErrorAt(
+                "is only used with starting_position: at_timestamp", ("starting_timestamp",)
+            )
+        if self.tumbling_window and self.parallelization_factor > 1:
+            raise ValueErrorAt(
+                "needs parallelization_factor 1 (window state is per shard)", ("tumbling_window",)
+            )
         return self
 
 
@@ -115,19 +141,41 @@ class StreamSourceConfig(StreamMappingBase):
     )
 
 
+_TOPIC = pattern(
+    r"^[A-Za-z0-9._-]{1,249}$", "a topic name: 1 to 249 letters, digits, `.`, `_` or `-`"
+)
+
+
 class KafkaSourceConfig(StreamMappingBase):
     """Reads Kafka topics as a consumer group (partition = shard)."""
 
     type: Literal["kafka"] = Field(description="Source kind.")
     connection: Name = Field(description="Name of a `kafka` connection.")
-    topics: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]] = Field(
+    topics: list[Annotated[str, Field(pattern=_TOPIC)]] = Field(
         min_length=1, description="Topics to consume."
     )
     group_id: str | None = Field(
-        None, description="Consumer group id; default `eventhub-<source name>`."
+        None,
+        min_length=1,
+        max_length=200,
+        description="Consumer group id; default `eventhub-<source name>`.",
     )
     event_format: Literal["kafka", "kinesis"] = Field(
         "kafka", description="Shape of the event the handler gets (self-managed Kafka or Kinesis)."
+    )
+    session_timeout: float = Field(
+        10,
+        ge=1,
+        le=300,
+        description="Seconds without heartbeats after which the group gives this hub's "
+        "partitions to the others (a killed hub's partitions move after this).",
+    )
+    fetch_max_wait_ms: int = Field(
+        10,
+        ge=0,
+        le=5000,
+        description="Longest a fetch waits on the broker for records. Low values keep pickup "
+        "latency low on brokers that answer fetches only at this deadline (Tansu).",
     )
 
 
@@ -226,7 +274,7 @@ class HttpSourceConfig(SourceBase):
     type: Literal["http"] = Field(description="Source kind.")
     route: str = Field(
         description="`METHOD /path` with `{param}` and a final `{name+}` greedy parameter; "
-        "METHOD may be ANY."
+        "METHOD may be ANY. `$default` catches requests no other route matches."
     )
     payload_format: Literal["1.0", "2.0"] = Field(
         "2.0", description="API Gateway proxy payload format version."
@@ -252,18 +300,36 @@ class HttpSourceConfig(SourceBase):
         return value
 
 
+_BUCKET = pattern(
+    r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    "a bucket name: 3 to 63 lowercase letters, digits, `.` or `-`, starting and ending with a "
+    "letter or digit",
+)
+
+
 class FilesSourceConfig(SourceBase):
     """A directory watched as an S3 bucket; changes become S3 event notifications (async)."""
 
     type: Literal["files"] = Field(description="Source kind.")
-    root: str = Field(description="Directory holding bucket directories; relative to the config.")
-    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
-        description="Bucket name: the directory `root/bucket`."
+    root: str = Field(
+        description="Directory holding the bucket directory; relative to the config. When it "
+        "already ends in the bucket's name it is the bucket directory itself, so "
+        "`root: buckets, bucket: uploads` and `root: buckets/uploads, bucket: uploads` both "
+        "watch `buckets/uploads`."
     )
+    bucket: Annotated[str, Field(pattern=_BUCKET)] = Field(
+        description="Bucket name (in ARNs and events) and the directory `root/bucket`."
+    )
+
+    def bucket_directory(self, root: Path) -> Path:
+        """The directory watched, given ``root`` resolved against the config file."""
+        return root if root.name == self.bucket else root / self.bucket
+
     events: list[str] = Field(
         default_factory=lambda: ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
         min_length=1,
-        description="S3 event types to announce (`s3:ObjectCreated:*`, `s3:ObjectRemoved:Delete`).",
+        description="S3 event types to announce: `s3:ObjectCreated:*`, `s3:ObjectCreated:Put`, "
+        "`s3:ObjectCreated:Copy`, `s3:ObjectRemoved:*` or `s3:ObjectRemoved:Delete`.",
     )
     prefix: str = Field("", description="Only keys starting with this (S3 filter rule).")
     suffix: str = Field("", description="Only keys ending with this (S3 filter rule).")

@@ -40,6 +40,8 @@ class LocatedDocument:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
+    unset: set[Path] = field(default_factory=set)
+    """Paths of values that referenced an unset variable (already reported)."""
 
     def line_of(self, path: Path) -> int | None:
         """The line of ``path`` or, failing that, of its nearest ancestor."""
@@ -88,6 +90,8 @@ class _Walker:
         value = self.loader.construct_object(node, deep=True)
         if isinstance(value, str) and "$" in value:
             value, missing = expand_env(value, self.env)
+            if missing:
+                self.doc.unset.add(path)
             for name in missing:
                 self.doc.issues.append(
                     ConfigIssue(
@@ -102,9 +106,11 @@ class _Walker:
         self.loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int):
-                key = str(key)
+            # Keys are names: `123:` names "123" and `on:` names "on", never 123 or True.
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                key = str(self.loader.construct_object(key_node, deep=True))
             child = (*path, key)
             if key in out:
                 self.doc.issues.append(
@@ -123,13 +129,25 @@ def load_yaml(text: str, env: Mapping[str, str]) -> LocatedDocument:
         walker = _Walker(loader, env)
         walker.doc.data = {} if node is None else walker.build(node, ())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
-        return LocatedDocument(data=None, issues=[ConfigIssue("", f"YAML syntax: {problem}", line)])
+        return LocatedDocument(data=None, issues=[_syntax_issue(exc)])
     except yaml.YAMLError as exc:
         return LocatedDocument(data=None, issues=[ConfigIssue("", f"YAML: {exc}")])
     else:
         return walker.doc
     finally:
         loader.dispose()
+
+
+def _syntax_issue(exc: yaml.MarkedYAMLError) -> ConfigIssue:
+    """``YAML syntax: ...`` at the line where the parser gave up, naming the construct it
+    was reading and where that started when it is on another line (an unclosed ``[``)."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    problem = exc.problem or str(exc)
+    context = exc.context
+    if context and exc.context_mark is not None:
+        start = exc.context_mark.line + 1
+        if start != line:
+            context = f"{context} started on line {start}"
+        problem = f"{problem} ({context})"
+    return ConfigIssue("", f"YAML syntax: {problem}", line)

@@ -22,6 +22,7 @@ from eventhub.invoke.destinations import DestinationPool
 from eventhub.invoke.invoker import FunctionNotFound, Invoker
 from eventhub.runtime.result import InvocationResult
 from eventhub.store.async_events import AsyncEvent
+from eventhub.store.db import Operation
 
 log = structlog.get_logger("eventhub.async")
 
@@ -53,11 +54,12 @@ class AsyncDispatcher:
             return 0
         return max(1, min(limit, MAX_IN_FLIGHT))
 
-    async def accept(self, request_id: str, payload: bytes) -> None:
-        """Persist one event (durable on return) and start it at once if there is room."""
+    async def accept(self, request_id: str, payload: bytes, also: Operation | None = None) -> None:
+        """Persist one event (durable on return) and start it at once if there is room.
+        ``also`` commits in the same transaction as the event (see AsyncEventStore.add)."""
         direct = not self._backlog and len(self._in_flight) < self.capacity
         event = await self._events.add(
-            self.function, request_id, payload, self._clock(), leased=direct
+            self.function, request_id, payload, self._clock(), leased=direct, also=also
         )
         self._depth.inc()
         if direct and not self._stopping.is_set():

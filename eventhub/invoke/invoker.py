@@ -13,6 +13,7 @@ from eventhub.runtime.context import ClientContext
 from eventhub.runtime.function import FunctionRuntime
 from eventhub.runtime.result import InvocationResult
 from eventhub.store.async_events import AsyncEventStore
+from eventhub.store.db import Operation
 
 if TYPE_CHECKING:
     from eventhub.invoke.async_queue import AsyncDispatcher
@@ -88,17 +89,19 @@ class Invoker:
             event, wait=wait, request_id=request_id, client_context=client_context
         )
 
-    async def enqueue(self, name: str, payload: bytes) -> str:
+    async def enqueue(self, name: str, payload: bytes, *, also: Operation | None = None) -> str:
         """Accept an Event invocation durably; returns its request id once committed.
 
         Raises FunctionNotFound. ``payload`` must be a JSON document (callers check).
+        ``also`` (a store operation) commits atomically with the event: triggers use it
+        to record "announced" / "fired" so a kill -9 can neither lose nor repeat it.
         """
         self.get(name)
         request_id = str(uuid.uuid4())
         dispatcher = self._dispatchers.get(name)
         self.metrics.async_events_received.labels(name).inc()
         if dispatcher is not None:
-            await dispatcher.accept(request_id, payload)
+            await dispatcher.accept(request_id, payload, also)
         else:  # not running (yet): stored, delivered when its dispatcher starts
-            await self.events.add(name, request_id, payload, self.clock(), leased=False)
+            await self.events.add(name, request_id, payload, self.clock(), leased=False, also=also)
         return request_id

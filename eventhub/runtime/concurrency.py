@@ -49,7 +49,7 @@ class Limiter:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # admitted just as we were cancelled: give the slot back
-            else:
+            elif waiter in self._waiters:  # _wake may already have dropped it as done
                 self._waiters.remove(waiter)
             raise
 

@@ -6,11 +6,18 @@ Inline functions run in the daemon's interpreter, yet each must see its own
 overlay first; the overlay is set around imports and invocations (threads get a copy of
 the context). Writes from a handler land in its own overlay. Child processes started
 by a handler see only the real process environment.
+
+Threads a handler starts itself (``threading.Thread``, its own thread pools) run in a
+copy of the invocation's context, so they see the function's variables too (and their
+output is captured with the request id); threads started outside invocations are
+untouched.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
 from collections.abc import Iterator, MutableMapping
 from contextvars import ContextVar
 
@@ -59,7 +66,29 @@ class OverlayEnviron(MutableMapping[str, str]):
         return f"environ({dict(self)!r})"
 
 
+_thread_start = threading.Thread.start
+_thread_bootstrap_inner = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+
+def thread_start(thread: threading.Thread) -> None:
+    """``Thread.start`` that hands the thread the invocation's context, if any."""
+    if current_overlay.get() is not None:
+        thread._eventhub_context = contextvars.copy_context()  # type: ignore[attr-defined]
+    _thread_start(thread)
+
+
+def thread_bootstrap_inner(thread: threading.Thread) -> None:
+    """Runs the thread's body inside the context ``thread_start`` gave it."""
+    context: contextvars.Context | None = getattr(thread, "_eventhub_context", None)
+    if context is None:
+        _thread_bootstrap_inner(thread)
+    else:
+        context.run(_thread_bootstrap_inner, thread)
+
+
 def install_environ() -> None:
-    """Make ``os.environ`` overlay-aware; idempotent."""
+    """Make ``os.environ`` overlay-aware, and threads inherit it; idempotent."""
     if not isinstance(os.environ, OverlayEnviron):
         os.environ = OverlayEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 - we keep the real one inside
+    threading.Thread.start = thread_start  # type: ignore[method-assign, assignment]
+    threading.Thread._bootstrap_inner = thread_bootstrap_inner  # type: ignore[attr-defined]

@@ -27,10 +27,12 @@ class EnvironmentSpec:
 
 @dataclass(frozen=True, slots=True)
 class HandlerReturn:
-    """What the handler returned, and how many ms of init this invocation paid for."""
+    """What the handler returned, how many ms of init this invocation paid for and, when
+    the handler ran in a process of its own, that process's peak memory (MB)."""
 
     value: Any
     init_ms: float | None
+    max_memory_mb: int | None = None
 
 
 class Environment(Protocol):

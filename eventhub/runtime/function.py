@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import math
-import resource
 import time
-import traceback
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from eventhub.events.errors import error_document
-from eventhub.metrics import Metrics
 from eventhub.runtime.concurrency import Limiter
 from eventhub.runtime.context import ClientContext, FunctionIdentity, LambdaContext, log_stream_name
 from eventhub.runtime.environment import Environment, HandlerReturn
 from eventhub.runtime.errors import InvocationFailure, MarshalError, ResponseTooLarge, Throttled
+from eventhub.runtime.failures import (
+    aws_error_line,
+    drop_runtime_frames,
+    exit_failure,
+    failure_line,
+    failure_outcome,
+)
 from eventhub.runtime.logcapture import InvocationLog
 from eventhub.runtime.marshal import to_json
 from eventhub.runtime.result import InvocationResult, Outcome
+from eventhub.runtime.stats import FunctionStats, peak_memory
+from eventhub.runtime.stats import request_id as new_request_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,17 @@ class FunctionLimits:
     memory_mb: int
     reserved_concurrency: int | None
     max_response_bytes: int
+
+
+@dataclass(slots=True)
+class _Ending:
+    """How the handler call ended, before the bookkeeping."""
+
+    outcome: Outcome
+    value: Any
+    payload: bytes
+    init_ms: float | None = None
+    memory_mb: int | None = None
 
 
 class FunctionRuntime:
@@ -46,7 +62,7 @@ class FunctionRuntime:
         limits: FunctionLimits,
         environment: Environment,
         limiter: Limiter,
-        metrics: Metrics,
+        stats: FunctionStats,
         *,
         log_stream: str | None = None,
     ) -> None:
@@ -55,18 +71,19 @@ class FunctionRuntime:
         self.limits = limits
         self.environment = environment
         self.limiter = limiter
-        self._metrics = metrics
+        self.stats = stats
         self._stream_name = log_stream or log_stream_name()
         self._running = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._invocations = metrics.invocations.labels(self.name)
-        self._duration = metrics.duration.labels(self.name)
-        self._concurrent = metrics.concurrent.labels(self.name)
+        self._drained: asyncio.Future[None] | None = None
 
     @property
     def arn(self) -> str:
         return self.identity.function_arn
+
+    @property
+    def running(self) -> int:
+        """Invocations in progress."""
+        return self._running
 
     async def invoke(
         self,
@@ -77,40 +94,36 @@ class FunctionRuntime:
         client_context: ClientContext | None = None,
     ) -> InvocationResult:
         """Run the handler once. With ``wait``, queue for a slot instead of raising Throttled."""
-        if self.limits.reserved_concurrency == 0 and not wait:
-            self._throttled()
         if wait:
             await self.limiter.acquire()
-        elif not self.limiter.try_acquire():
+        elif self.limits.reserved_concurrency == 0 or not self.limiter.try_acquire():
             self._throttled()
-        self._concurrent.inc()
         self._running += 1
-        self._idle.clear()
+        self.stats.running += 1
         try:
-            return await self._run(event, request_id or str(uuid.uuid4()), client_context)
+            return await self._run(event, request_id or new_request_id(), client_context)
         finally:
             self._running -= 1
-            if not self._running:
-                self._idle.set()
-            self._concurrent.dec()
+            self.stats.running -= 1
+            if not self._running and self._drained is not None and not self._drained.done():
+                self._drained.set_result(None)
             self.limiter.release()
-
-    @property
-    def running(self) -> int:
-        """Invocations in progress."""
-        return self._running
 
     async def drain(self, within: float) -> bool:
         """Wait until no invocation is in progress; False if ``within`` seconds passed first."""
+        if not self._running:
+            return True
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(within):
-                await self._idle.wait()
+                await asyncio.shield(self._drained)
         except TimeoutError:
             return False
         return True
 
     def _throttled(self) -> None:
-        self._metrics.throttles.labels(self.name).inc()
+        self.stats.throttles += 1
         reason = (
             "ReservedFunctionConcurrentInvocationLimitExceeded"
             if self.limits.reserved_concurrency is not None
@@ -128,28 +141,46 @@ class FunctionRuntime:
         context = LambdaContext(
             self.identity, request_id, time.monotonic() + timeout, self._stream_name, client_context
         )
-        init_ms: float | None = None
-        try:
-            returned = await self.environment.invoke(event, context, log, timeout)
-            init_ms = returned.init_ms
-            outcome, value, payload = Outcome.SUCCESS, returned.value, self._marshal(returned)
-        except InvocationFailure as failure:
-            outcome, value = _failure_outcome(failure), failure.document(request_id)
-            payload = to_json(value)
-            self._log_failure(log, failure, request_id)
-        except Exception as exc:  # noqa: BLE001 - whatever the handler raised is its error
-            outcome, value = Outcome.FUNCTION_ERROR, error_document(exc, request_id)
-            payload = to_json(value)
-            log.line(_aws_error_line(exc))
+        ending = await self._call(event, context, log, request_id)
         log.flush()
-        duration_ms = (time.perf_counter() - started) * 1000
-        if outcome is Outcome.TIMEOUT:
+        if ending.outcome is Outcome.TIMEOUT:
             duration_ms = timeout * 1000
-        self._report(log, request_id, duration_ms, init_ms, outcome)
-        self._record(outcome, value, duration_ms)
+        else:  # as in Lambda, Duration leaves the init phase out (REPORT shows it apart)
+            duration_ms = (time.perf_counter() - started) * 1000 - (ending.init_ms or 0.0)
+        self._report(log, request_id, duration_ms, ending)
+        error_type = None
+        if ending.outcome is not Outcome.SUCCESS and isinstance(ending.value, dict):
+            error_type = str(ending.value.get("errorType", "Unknown"))
+        self.stats.record(duration_ms / 1000, error_type)
         return InvocationResult(
-            request_id, outcome, value, payload, duration_ms, init_ms, log.tail()
+            request_id, ending.outcome, ending.value, ending.payload, duration_ms,
+            ending.init_ms, log,
+        )  # fmt: skip
+
+    async def _call(
+        self, event: Any, context: LambdaContext, log: InvocationLog, request_id: str
+    ) -> _Ending:
+        try:
+            returned = await self.environment.invoke(event, context, log, self.limits.timeout)
+            payload = self._marshal(returned)
+        except SystemExit as exc:  # sys.exit() in a handler: Lambda's Runtime.ExitError
+            return self._failed(exit_failure(exc, request_id), log, request_id)
+        except InvocationFailure as failure:
+            return self._failed(failure, log, request_id)
+        except Exception as exc:  # noqa: BLE001 - whatever the handler raised is its error
+            drop_runtime_frames(exc)
+            value = error_document(exc, request_id)
+            log.line(aws_error_line(exc))
+            return _Ending(Outcome.FUNCTION_ERROR, value, to_json(value))
+        return _Ending(
+            Outcome.SUCCESS, returned.value, payload, returned.init_ms, returned.max_memory_mb
         )
+
+    def _failed(self, failure: InvocationFailure, log: InvocationLog, request_id: str) -> _Ending:
+        value = failure.document(request_id)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        log.line(failure_line(failure, request_id, stamp))
+        return _Ending(failure_outcome(failure), value, to_json(value))
 
     def _marshal(self, returned: HandlerReturn) -> bytes:
         try:
@@ -163,49 +194,20 @@ class FunctionRuntime:
             )
         return payload
 
-    def _log_failure(self, log: InvocationLog, failure: InvocationFailure, request_id: str) -> None:
-        if isinstance(failure, InvocationFailure) and failure.error_type == "Sandbox.Timedout":
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            log.line(f"{stamp}Z {request_id} {failure.message}")
-        else:
-            log.line(f"[ERROR] {failure.error_type}: {failure.message}")
-
     def _report(
-        self,
-        log: InvocationLog,
-        request_id: str,
-        duration_ms: float,
-        init_ms: float | None,
-        outcome: Outcome,
+        self, log: InvocationLog, request_id: str, duration_ms: float, ending: _Ending
     ) -> None:
         log.line(f"END RequestId: {request_id}")
+        init_ms = ending.init_ms
         billed = math.ceil(duration_ms + (init_ms or 0.0))
-        max_used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        used = ending.memory_mb if ending.memory_mb is not None else peak_memory.mb()
         line = (
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {billed} ms\tMemory Size: {self.limits.memory_mb} MB\t"
-            f"Max Memory Used: {max_used} MB"
+            f"Max Memory Used: {used} MB"
         )
         if init_ms is not None:
             line += f"\tInit Duration: {init_ms:.2f} ms"
-        if outcome is Outcome.TIMEOUT:
+        if ending.outcome is Outcome.TIMEOUT:
             line += "\tStatus: timeout"
         log.line(line)
-
-    def _record(self, outcome: Outcome, value: Any, duration_ms: float) -> None:
-        self._invocations.inc()
-        self._duration.observe(duration_ms / 1000)
-        if outcome is not Outcome.SUCCESS:
-            error_type = value.get("errorType", "Unknown") if isinstance(value, dict) else "Unknown"
-            self._metrics.errors.labels(self.name, str(error_type)).inc()
-
-
-def _failure_outcome(failure: InvocationFailure) -> Outcome:
-    return Outcome.TIMEOUT if failure.error_type == "Sandbox.Timedout" else Outcome.FUNCTION_ERROR
-
-
-def _aws_error_line(exc: BaseException) -> str:
-    """Lambda's text-format error line: lines joined with carriage returns."""
-    frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    text = "".join(frames).rstrip("\n").replace("\n", "\r")
-    return f"[ERROR] {type(exc).__name__}: {exc}\r{text}"

@@ -18,11 +18,13 @@ from typing import Any
 import structlog
 
 from eventhub.runtime.context import LambdaContext
+from eventhub.runtime.deadline import run_within
 from eventhub.runtime.environ import current_overlay
 from eventhub.runtime.environment import EnvironmentSpec, HandlerReturn
-from eventhub.runtime.errors import InitError, InvocationTimeout
+from eventhub.runtime.errors import InitError, InvocationTimeout, LoopBlocked
 from eventhub.runtime.loader import Handler, import_handler
 from eventhub.runtime.logcapture import InvocationLog, current_log
+from eventhub.runtime.loopguard import HandlerBlockedLoop, IsolatedLoop, loop_guard
 
 log = structlog.get_logger("eventhub.runtime")
 
@@ -70,6 +72,7 @@ class InlineEnvironment:
         self._is_async = False
         self._init_lock = asyncio.Lock()
         self._executor = self._new_executor()
+        self._isolated: IsolatedLoop | None = None
 
     def _new_executor(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(
@@ -84,7 +87,7 @@ class InlineEnvironment:
         log_token = current_log.set(log)
         try:
             # As in Lambda, init has its own budget: the timeout starts with the handler.
-            init_ms = await self._ensure_loaded()
+            init_ms = None if self._handler is not None else await self._ensure_loaded()
             if self._is_async:
                 value = await self._run_async(event, context, budget)
             else:
@@ -113,6 +116,8 @@ class InlineEnvironment:
                 spec.code_dir,
             )
             self._is_async = _is_coroutine_function(handler)
+            if self._is_async:
+                loop_guard.register(spec.function, handler)
             self._handler = handler
             return (time.perf_counter() - started) * 1000
 
@@ -121,9 +126,24 @@ class InlineEnvironment:
 
     async def _run_async(self, event: Any, context: LambdaContext, budget: float) -> Any:
         assert self._handler is not None  # noqa: S101 - set by _ensure_loaded
+        if loop_guard.isolated(self.spec.function):
+            return await self._run_isolated(event, context, budget)
         try:
-            async with asyncio.timeout(budget):
-                return await self._handler(event, context)
+            return await run_within(self._handler(event, context), budget)
+        except TimeoutError:
+            raise InvocationTimeout(self.spec.timeout) from None
+        except HandlerBlockedLoop as blocked:
+            raise LoopBlocked(str(blocked)) from None
+
+    async def _run_isolated(self, event: Any, context: LambdaContext, budget: float) -> Any:
+        """A function that blocked the event loop runs on a loop of its own thread."""
+        assert self._handler is not None  # noqa: S101 - set by _ensure_loaded
+        if self._isolated is None:
+            self._isolated = IsolatedLoop(f"fn-{self.spec.function}-loop")
+        try:
+            return await self._isolated.run(
+                self._handler(event, context), contextvars.copy_context(), budget
+            )
         except TimeoutError:
             raise InvocationTimeout(self.spec.timeout) from None
 
@@ -146,8 +166,7 @@ class InlineEnvironment:
 
     async def _await_with_timeout(self, awaitable: Any, budget: float) -> Any:
         try:
-            async with asyncio.timeout(budget):
-                return await awaitable
+            return await run_within(awaitable, budget)
         except TimeoutError:
             raise InvocationTimeout(self.spec.timeout) from None
 
@@ -159,6 +178,8 @@ class InlineEnvironment:
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._isolated is not None:
+            self._isolated.close()
 
 
 def _is_coroutine_function(handler: Handler) -> bool:

@@ -17,33 +17,30 @@ from collections import deque
 from contextvars import ContextVar
 from typing import Any, TextIO
 
-import structlog
+from eventhub.runtime import funclog
 
 TAIL_BYTES = 4096
+_TRIM_AT = 256  # lines kept before trimming the tail to the last TAIL_BYTES
 
 current_log: ContextVar[InvocationLog | None] = ContextVar("eventhub_invocation_log", default=None)
-
-_function_logger = structlog.get_logger("eventhub.function")
 
 
 class InvocationLog:
     """The log of one invocation: lines go to the daemon log and a bounded tail."""
 
-    __slots__ = ("_log", "_partial", "_tail", "_tail_bytes", "request_id")
+    __slots__ = ("_partial", "_sink", "_state", "_tail", "request_id")
 
     def __init__(self, function: str, request_id: str) -> None:
         self.request_id = request_id
-        self._log = _function_logger.bind(function=function, request_id=request_id)
+        self._sink = funclog.sink()
+        self._state = self._sink.begin(function, request_id)
         self._partial: dict[str, str] = {}
         self._tail: deque[str] = deque()
-        self._tail_bytes = 0
 
     def line(self, text: str, stream: str | None = None) -> None:
-        """One complete line of the function log (without its newline)."""
-        if stream is None:
-            self._log.info(text)
-        else:
-            self._log.info(text, stream=stream)
+        """One complete line of the function log (without its newline); ``stream`` names
+        where handler output came from (stdout, stderr, log)."""
+        self._sink.line(self._state, text, stream)
         self._keep(text + "\n")
 
     def write(self, text: str, stream: str) -> None:
@@ -68,9 +65,18 @@ class InvocationLog:
 
     def _keep(self, text: str) -> None:
         self._tail.append(text)
-        self._tail_bytes += len(text)
-        while self._tail_bytes > 2 * TAIL_BYTES and len(self._tail) > 1:
-            self._tail_bytes -= len(self._tail.popleft())
+        if len(self._tail) > _TRIM_AT:  # a chatty handler: drop lines that cannot be in 4 KB
+            self._trim()
+
+    def _trim(self) -> None:
+        kept, keep = 0, 0
+        for line in reversed(self._tail):
+            if kept >= TAIL_BYTES:
+                break
+            kept += len(line.encode())
+            keep += 1
+        while len(self._tail) > keep:
+            self._tail.popleft()
 
 
 class _StreamProxy(io.TextIOBase):

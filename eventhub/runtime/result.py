@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from eventhub.runtime.logcapture import InvocationLog
 
 
 class Outcome(enum.Enum):
@@ -15,9 +17,10 @@ class Outcome(enum.Enum):
     TIMEOUT = "timeout"
 
 
-@dataclass(frozen=True, slots=True)
-class InvocationResult:
-    """A finished invocation: the handler's value (or error object) and its JSON bytes."""
+class InvocationResult(NamedTuple):
+    """A finished invocation: the handler's value (or error object) and its JSON bytes.
+
+    A NamedTuple because one is built per invocation, on the hot path."""
 
     request_id: str
     outcome: Outcome
@@ -25,7 +28,12 @@ class InvocationResult:
     payload: bytes
     duration_ms: float
     init_ms: float | None
-    log_tail: str
+    log: InvocationLog | None = None
+
+    @property
+    def log_tail(self) -> str:
+        """The last 4 KB of the invocation's log (for ``X-Amz-Log-Type: Tail``)."""
+        return self.log.tail() if self.log is not None else ""
 
     @property
     def ok(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from eventhub.store.db import Store
+from eventhub.store.db import Operation, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS async_events (
@@ -59,10 +59,21 @@ class AsyncEventStore:
         )
 
     async def add(
-        self, function: str, request_id: str, payload: bytes, now: float, *, leased: bool
+        self,
+        function: str,
+        request_id: str,
+        payload: bytes,
+        now: float,
+        *,
+        leased: bool,
+        also: Operation | None = None,
     ) -> AsyncEvent:
         """Persist an accepted event; committed when this returns. ``leased`` hands it
-        straight to the caller's worker instead of waiting for the next fetch."""
+        straight to the caller's worker instead of waiting for the next fetch.
+
+        ``also`` runs in the same savepoint as the insert: both commit or neither does
+        (a trigger records "announced" atomically with the event). What it raises is
+        raised here and nothing is stored."""
 
         def op(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
@@ -71,6 +82,8 @@ class AsyncEventStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (function, request_id, payload, now, now, int(leased)),
             )
+            if also is not None:
+                also(conn)
             return cur.lastrowid or 0
 
         event_id = await self._store.run(op)

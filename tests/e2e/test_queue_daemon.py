@@ -192,7 +192,8 @@ def test_invalid_configurations_are_refused(
         ({"max_concurrency": 1}, "sources.jobs-in.max_concurrency"),
         ({"batch_window": 301}, "sources.jobs-in.batch_window"),
         ({"queue": "ghost"}, "queue 'ghost' is not defined"),
-        ({"batch_size": 50}, "must be >= 1 when batch_size is over 10"),
+        ({"batch_size": 50}, "sources.jobs-in.batch_size: over 10 needs batch_window >= 1"),
+        ({"batch_size": 50, "batch_window": 0}, "must be >= 1 when batch_size is over 10"),
     ]
     for change, expected in cases:
         daemon = daemon_factory(config(tmp_path, **change), start=False)
@@ -257,7 +258,11 @@ def test_the_demo_configuration_runs_a_queue_mapping(daemon_factory, tmp_path) -
         function.get("async", {}).pop("on_success", None)
     daemon = daemon_factory(demo)
     assert daemon.cli("send", "jobs", '{"task": "resize"}').returncode == 0
-    wait_until(
-        lambda: daemon.admin("GET", "/sources")[1]["sources"][0]["detail"]["deleted"] == 1,
-        message="demo job handled",
-    )
+
+    def deleted() -> int:
+        sources = daemon.admin("GET", "/sources")[1]["sources"]
+        status = next(s for s in sources if s["name"] == "jobs-in")
+        assert status["last_error"] is None, status
+        return int(status["detail"].get("deleted", 0))
+
+    wait_until(lambda: deleted() == 1, message="demo job handled")

@@ -175,7 +175,6 @@ def result(value: Any = None, ok: bool = True) -> InvocationResult:
         payload=json.dumps(value).encode(),
         duration_ms=1.0,
         init_ms=None,
-        log_tail="",
     )
 
 

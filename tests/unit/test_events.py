@@ -1,7 +1,7 @@
 """Event builders against Powertools' parser models and the reference events.
 
-Each shape is rebuilt from the values of its reference file (``/work/shared/reference/events``,
-override with ``EVENTHUB_REFERENCE_EVENTS``) and then (a) validated with the matching Powertools
+Each shape is rebuilt from the values of its reference file (``tests/fixtures/aws-events``,
+copied from the team's AWS reference) and then (a) validated with the matching Powertools
 model, (b) compared key set by key set and type by type, recursively, and (c) compared value by
 value where the reference is self-consistent.
 """
@@ -12,7 +12,6 @@ import base64
 import copy
 import dataclasses
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,11 @@ from pydantic import BaseModel
 
 from eventhub.events import apigw, kafka, kinesis, records, rmq, s3, scheduled, sqs
 
-REFERENCE = Path(os.environ.get("EVENTHUB_REFERENCE_EVENTS", "/work/shared/reference/events"))
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "aws-events"
 
 
 def reference(name: str) -> Any:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"reference event {path} not available")
-    return json.loads(path.read_text())
+    return json.loads((REFERENCE / name).read_text())
 
 
 def validate(model: type[BaseModel], event: dict[str, Any]) -> BaseModel:

@@ -18,7 +18,7 @@ import eventhub
 from eventhub.events import errors, records, samples
 
 EVENTHUB_DIR = Path(eventhub.__file__).resolve().parent
-REFERENCE = Path(os.environ.get("EVENTHUB_REFERENCE_EVENTS", "/work/shared/reference/events"))
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "aws-events"
 
 
 def call_through_eventhub(function: Callable[[], Any]) -> Any:
