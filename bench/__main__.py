@@ -25,6 +25,8 @@ BENCHMARKS = [
     "http_routes",  # push: HTTP route vs bare aiohttp
     "files_latency",  # push: file written -> handler start, 1000-file burst
     "schedule_accuracy",  # push: lateness of schedule fires
+    "rabbitmq_mapping",  # queues: RabbitMQ mapping vs a raw aio-pika consumer
+    "queue_e2e",  # queues: SendMessageBatch -> handler -> delete, pickup latency
 ]
 
 RESULTS = Path(__file__).parent / "results"

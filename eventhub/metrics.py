@@ -123,6 +123,7 @@ class Metrics:
         )
         self._stream_sources(r)
         self._push_sources(r)
+        self._queue_sources(r)
 
     def _stream_sources(self, r: CollectorRegistry) -> None:
         # -- stream event source mappings (embedded stream, Kafka): eventhub/mapping/stream.py
@@ -190,5 +191,29 @@ class Metrics:
             "How long after its due time a schedule fire was enqueued.",
             ["source"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 60),
+            registry=r,
+        )
+
+    def _queue_sources(self, r: CollectorRegistry) -> None:
+        # -- queue event source mappings (embedded queue, RabbitMQ): eventhub/mapping/queue.py
+        self.queue_messages = Counter(
+            "eventhub_queue_messages",
+            "Messages of queue mappings by what happened to them: received, deleted (after "
+            "success), retried (failed, back to the queue), dead_lettered, filtered (deleted "
+            "without invoking).",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.queue_batches_in_flight = Gauge(
+            "eventhub_queue_batches_in_flight",
+            "Batches of a queue mapping being processed now (at most max_concurrency).",
+            ["source"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "eventhub_queue_depth",
+            "Messages in a mapping's queue by state: visible, in_flight (not visible), "
+            "delayed, dead_letter (SQS ApproximateNumberOfMessages*).",
+            ["source", "state"],
             registry=r,
         )

@@ -12,12 +12,15 @@ SOURCES: dict[str, str] = {
     "http": "connectors.http:HttpSource",
     "files": "connectors.files:FilesSource",
     "schedule": "connectors.schedule:ScheduleSource",
+    "queue": "connectors.queue:queue_source",
+    "rabbitmq": "connectors.rabbitmq:rabbitmq_source",
 }
 
 # embedded services started with the hub: name -> "module:Class"; ``Class() -> Service``.
 SERVICES: dict[str, str] = {
     "streams": "connectors.stream_service:EmbeddedStreams",
     "http-routes": "connectors.http:HttpRouter",  # the route table of `http` sources
+    "queues": "connectors.queue_service:EmbeddedQueues",
 }
 
 # destinations: URI scheme -> "module:Class" with ``from_ref(ref, context)``.
@@ -27,6 +30,8 @@ DESTINATIONS: dict[str, str] = {
     "function": "eventhub.invoke.destinations:FunctionDestination",
     "stream": "connectors.stream_destination:StreamDestination",
     "kafka": "connectors.kafka_destination:KafkaDestination",
+    "queue": "connectors.queue:QueueDestination",
+    "rabbitmq": "connectors.rabbitmq_destination:RabbitMQDestination",
 }
 
 

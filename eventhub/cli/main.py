@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from eventhub import __version__
-from eventhub.cli import events, invoke, status, streams
+from eventhub.cli import events, invoke, queues, status, streams
 from eventhub.cli.common import CliError, load
 
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_parser(sub)
     status.add_parser(sub)
     streams.add_parser(sub)
+    queues.add_parser(sub)
     return parser
 
 

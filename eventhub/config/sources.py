@@ -200,15 +200,25 @@ class RabbitMQDeclare(Model):
     """Declare the source queue (and its dead-letter exchange) when the source starts."""
 
     queue_type: Literal["quorum", "classic"] = Field(
-        "quorum", description="Quorum queues count deliveries on the broker (x-delivery-limit)."
+        "quorum",
+        description="Quorum queues count deliveries on the broker (`x-delivery-limit`); "
+        "classic queues only flag redeliveries, so eventhub counts them in memory.",
     )
-    durable: bool = Field(True, description="Survive broker restarts.")
+    durable: bool = Field(True, description="Survive broker restarts (quorum queues always do).")
     dead_letter_exchange: str | None = Field(
-        None, description="Exchange dead letters go to; declared as fanout with a queue bound."
+        None,
+        description="Exchange dead letters go to, declared as fanout with a queue bound; "
+        "default `<queue>.dlx` when max_receive_count is set, else no dead-lettering.",
     )
     dead_letter_queue: str | None = Field(
         None, description="Queue bound to the dead-letter exchange (default `<queue>.dlq`)."
     )
+
+    @model_validator(mode="after")
+    def _quorum_durable(self) -> RabbitMQDeclare:
+        if self.queue_type == "quorum" and not self.durable:
+            raise ValueError("a quorum queue is always durable; drop `durable: false`")
+        return self
 
 
 class RabbitMQSourceConfig(QueueMappingBase):
@@ -228,8 +238,9 @@ class RabbitMQSourceConfig(QueueMappingBase):
     )
     dead_letter: DestinationURI | None = Field(
         None,
-        description="Where eventhub puts messages over max_receive_count on classic queues "
-        "(quorum queues use the broker's dead-letter exchange).",
+        description="Where messages over max_receive_count go (then acknowledged). Without "
+        "it they are rejected, and the queue's dead-letter exchange takes them (or the "
+        "broker drops them when the queue has none).",
     )
     declare: RabbitMQDeclare | None = Field(None, description="Declare the queue on start.")
     event_format: Literal["rmq", "sqs"] = Field(
