@@ -147,10 +147,14 @@ class HubHarness:
 
 
 async def eventually(predicate: Any, within: float = 20.0, message: str = "") -> Any:
-    """Wait until ``predicate()`` is truthy (a liveness wait, not a timing assertion)."""
+    """Wait until ``predicate()`` is truthy (a liveness wait, not a timing assertion).
+    A LookupError (a shard or key not there yet) counts as "not yet"."""
     async with asyncio.timeout(within):
         while True:
-            value = predicate()
+            try:
+                value = predicate()
+            except LookupError:
+                value = None
             if value:
                 return value
             await asyncio.sleep(0.01)
