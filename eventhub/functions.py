@@ -57,6 +57,11 @@ def _environment(spec: EnvironmentSpec, runtime: str) -> Environment:
     return InlineEnvironment(spec)
 
 
+def _behaviour(config: FunctionConfig) -> FunctionConfig:
+    """What a runtime is built from: a new ``description`` alone keeps the runtime."""
+    return config.model_copy(update={"description": ""})
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionsDiff:
     added: list[str]
@@ -81,13 +86,14 @@ class FunctionSet:
         reserved = sum(f.reserved_concurrency or 0 for f in config.functions.values())
         self.shared.resize(max(1, config.hub.concurrency - reserved))
         old_runtimes, old_configs = self.runtimes, self.configs
+        old = {n: _behaviour(f) for n, f in old_configs.items()}
         diff = FunctionsDiff(
             added=[n for n in config.functions if n not in old_configs],
             changed=[
-                n for n, f in config.functions.items() if n in old_configs and old_configs[n] != f
+                n for n, f in config.functions.items() if n in old and old[n] != _behaviour(f)
             ],
             removed=[n for n in old_configs if n not in config.functions],
-            unchanged=[n for n, f in config.functions.items() if old_configs.get(n) == f],
+            unchanged=[n for n, f in config.functions.items() if old.get(n) == _behaviour(f)],
         )
         runtimes = {name: old_runtimes[name] for name in diff.unchanged}
         for name in (*diff.added, *diff.changed):
@@ -139,6 +145,8 @@ class FunctionSet:
 
     def _retire(self, runtime: FunctionRuntime) -> None:
         """Close a replaced runtime once its in-flight invocations are done."""
+
+        runtime.retired = True  # calls waiting for a slot go to the new runtime
 
         async def retire() -> None:
             await runtime.drain(within=runtime.limits.timeout + 1)

@@ -143,9 +143,15 @@ class AsyncDispatcher:
             await self._give_up(event, "RetriesExhausted", event.attempts, None)
             return
         self._invoker.metrics.async_event_age.labels(self.function).observe(age)
-        result = await runtime.invoke(
-            json.loads(event.payload), wait=True, request_id=event.request_id
-        )
+        try:  # through the Invoker: a reload may replace the runtime while this waits
+            result = await self._invoker.invoke(
+                self.function, json.loads(event.payload), wait=True, request_id=event.request_id
+            )
+        except FunctionNotFound:  # removed by a reload meanwhile
+            await self._events.retry_later(
+                event.id, self._clock() + 60, event.attempts, event.throttles, None
+            )
+            return
         await self._after(event, result)
 
     async def _after(self, event: AsyncEvent, result: InvocationResult) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from eventhub.config.models import AsyncConfig
 from eventhub.metrics import Metrics
 from eventhub.runtime.context import ClientContext
+from eventhub.runtime.errors import Retired
 from eventhub.runtime.function import FunctionRuntime
 from eventhub.runtime.result import InvocationResult
 from eventhub.store.async_events import AsyncEventStore
@@ -84,10 +85,15 @@ class Invoker:
         client_context: ClientContext | None = None,
     ) -> InvocationResult:
         """Invoke synchronously (RequestResponse). Raises FunctionNotFound, or Throttled
-        when no concurrency is free and ``wait`` is false."""
-        return await self.get(name).invoke(
-            event, wait=wait, request_id=request_id, client_context=client_context
-        )
+        when no concurrency is free and ``wait`` is false. A call that waited for
+        concurrency while a reload replaced the function runs on the new runtime."""
+        while True:
+            try:
+                return await self.get(name).invoke(
+                    event, wait=wait, request_id=request_id, client_context=client_context
+                )
+            except Retired:
+                continue
 
     async def enqueue(self, name: str, payload: bytes, *, also: Operation | None = None) -> str:
         """Accept an Event invocation durably; returns its request id once committed.

@@ -72,3 +72,12 @@ class Throttled(Exception):  # noqa: N818 - mirrors TooManyRequestsException
         super().__init__(f"Rate Exceeded. ({function})")
         self.function = function
         self.reason = reason
+
+
+class Retired(Exception):  # noqa: N818 - a condition the Invoker answers, not an error
+    """The runtime was replaced by a reload while this call waited for concurrency; nothing
+    ran. The Invoker invokes again on the function's current runtime."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__(f"the runtime of {function} was replaced")
+        self.function = function

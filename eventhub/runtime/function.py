@@ -12,7 +12,13 @@ from eventhub.events.errors import error_document
 from eventhub.runtime.concurrency import Limiter
 from eventhub.runtime.context import ClientContext, FunctionIdentity, LambdaContext, log_stream_name
 from eventhub.runtime.environment import Environment, HandlerReturn
-from eventhub.runtime.errors import InvocationFailure, MarshalError, ResponseTooLarge, Throttled
+from eventhub.runtime.errors import (
+    InvocationFailure,
+    MarshalError,
+    ResponseTooLarge,
+    Retired,
+    Throttled,
+)
 from eventhub.runtime.failures import (
     aws_error_line,
     drop_runtime_frames,
@@ -75,6 +81,7 @@ class FunctionRuntime:
         self._stream_name = log_stream or log_stream_name()
         self._running = 0
         self._drained: asyncio.Future[None] | None = None
+        self.retired = False  # replaced on reload: calls still waiting must not run here
 
     @property
     def arn(self) -> str:
@@ -93,9 +100,13 @@ class FunctionRuntime:
         request_id: str | None = None,
         client_context: ClientContext | None = None,
     ) -> InvocationResult:
-        """Run the handler once. With ``wait``, queue for a slot instead of raising Throttled."""
+        """Run the handler once. With ``wait``, queue for a slot instead of raising Throttled;
+        raises Retired when a reload replaced this runtime while the call waited."""
         if wait:
             await self.limiter.acquire()
+            if self.retired:
+                self.limiter.release()
+                raise Retired(self.name)
         elif self.limits.reserved_concurrency == 0 or not self.limiter.try_acquire():
             self._throttled()
         self._running += 1
