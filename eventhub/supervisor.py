@@ -37,6 +37,7 @@ class Supervisor:
         self._source: ManagedSource | None = None
         self._stopping = asyncio.Event()
         self._changed = asyncio.Event()
+        self._toggling = asyncio.Lock()
         self._failures = 0
         self._last_error: str | None = None
         self._state = "starting" if enabled else "disabled"
@@ -56,11 +57,12 @@ class Supervisor:
 
     async def _run_once(self) -> None:
         try:
-            self._source = self._factory()
+            source = self._source = self._factory()
             self._state = "running"
-            await self._source.run()
+            await source.run()
             self._failures = 0
-            if not self._stopping.is_set() and self._enabled:
+            # Stopped by us (disable, stop) unless it is still the current instance.
+            if self._source is source and not self._stopping.is_set():
                 raise RuntimeError("source stopped on its own")  # noqa: TRY301 - same path as a crash
         except asyncio.CancelledError:
             raise
@@ -99,13 +101,14 @@ class Supervisor:
 
     async def set_enabled(self, enabled: bool, grace: float) -> None:
         """Disable: drain and stop the instance (checkpoints kept). Enable: start anew."""
-        if enabled == self._enabled:
-            return
-        self._enabled = enabled
-        if not enabled:
-            await self._stop_source(grace)
-            self._state = "disabled"
-        self._changed.set()
+        async with self._toggling:  # a second request waits until the first one is done
+            if enabled == self._enabled:
+                return
+            self._enabled = enabled
+            if not enabled:
+                await self._stop_source(grace)
+                self._state = "disabled"
+            self._changed.set()
 
     async def _stop_source(self, grace: float) -> None:
         source, self._source = self._source, None
