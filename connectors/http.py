@@ -82,6 +82,10 @@ class HttpSource:
     """One ``http`` source (a :class:`eventhub.sources.ManagedSource`): registers its route
     with the hub's :class:`HttpRouter` while running."""
 
+    # On reload a changed route's new instance registers before the old one leaves (the
+    # newer registration wins), so requests never find the route missing in between.
+    restart_overlaps = True
+
     def __init__(self, name: str, config: HttpSourceConfig, env: HubEnv) -> None:
         self.name = name
         self._router: HttpRouter = env.services[SERVICE]
@@ -115,12 +119,13 @@ class HttpSource:
             function=endpoint.function,
             state=self._state,
             connected=self._state == "running",
-            last_result=None if endpoint.last_status is None else str(endpoint.last_status),
+            last_result=None if endpoint.last_status is None else f"HTTP {endpoint.last_status}",
             detail={
                 "route": endpoint.spec.route_key,
                 "payload_format": endpoint.config.payload_format,
                 "requests": endpoint.requests,
                 "server_errors": endpoint.errors,
+                "errors": endpoint.errors,
                 "in_flight": endpoint.in_flight,
             },
         )

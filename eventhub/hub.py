@@ -26,6 +26,7 @@ from eventhub.invoke.invoker import Invoker
 from eventhub.metrics import Metrics
 from eventhub.notify import Notifier
 from eventhub.runtime.loopguard import loop_guard
+from eventhub.signatures import source_signature
 from eventhub.sources import SourceStatus
 from eventhub.store.async_events import AsyncEventStore
 from eventhub.store.db import Store
@@ -204,23 +205,6 @@ class Hub:
 
     # -- sources -------------------------------------------------------------------------
 
-    def _signature(self, name: str) -> Any:
-        """Everything a source's behaviour depends on; equal signatures keep it running."""
-        config = self.loaded.config
-        source = config.sources[name]
-        deps: list[Any] = [source, config.hub.region, config.hub.account_id]
-        for key, table in (
-            ("connection", config.connections),
-            ("stream", config.streams),
-            ("queue", config.queues),
-        ):
-            ref = getattr(source, key, None)
-            if isinstance(ref, str):
-                deps.append(table.get(ref))
-        if getattr(source, "type", None) in ("files", "schedule"):
-            deps.append(self.loaded.state_dir)
-        return tuple(deps)
-
     def _sync_sources(self) -> dict[str, list[str]]:
         assert self._tg is not None  # noqa: S101 - only called while running
         config = self.loaded.config
@@ -231,21 +215,26 @@ class Hub:
                 self._tg.create_task(self._sources.pop(name).supervisor.stop(grace))
                 report["removed"].append(name)
         for name, source in config.sources.items():
-            signature = self._signature(name)
+            signature = source_signature(self.loaded, name)
             running = self._sources.get(name)
             if running is not None and running.signature == signature:
                 report["unchanged"].append(name)
                 continue
-            if running is not None:
-                self._tg.create_task(running.supervisor.stop(grace))
             report["changed" if running is not None else "added"].append(name)
-            self._start_source(name, source, signature)
+            self._start_source(name, source, signature, replaces=running)
         return report
 
-    def _start_source(self, name: str, source: Any, signature: Any) -> None:
+    def _start_source(
+        self, name: str, source: Any, signature: Any, replaces: _Running | None = None
+    ) -> None:
+        """Supervise a new instance of ``name``. One that replaces a running instance starts
+        once the old one has drained and committed, so the two never process the same
+        records; a source that can overlap (``restart_overlaps``: an HTTP route, whose table
+        lets the newer registration win) starts first, so its route never goes missing."""
         assert self._tg is not None  # noqa: S101
         factory = registry.load(registry.SOURCES[source.type])
         env = self.env
+        grace = self.loaded.config.hub.shutdown_grace
         supervisor = Supervisor(
             name,
             source.type,
@@ -253,7 +242,13 @@ class Hub:
             lambda: factory(name, source, env),
             enabled=source.enabled,
         )
-        task = self._tg.create_task(supervisor.run(), name=f"source:{name}")
+        overlaps = getattr(factory, "restart_overlaps", False)
+        stopped = None
+        if replaces is not None and not overlaps:
+            stopped = self._tg.create_task(replaces.supervisor.stop(grace))
+        task = self._tg.create_task(_supervise(supervisor, stopped), name=f"source:{name}")
+        if replaces is not None and overlaps:
+            self._tg.create_task(replaces.supervisor.stop(grace))
         self._sources[name] = _Running(supervisor, signature, task)
 
     async def set_source_enabled(self, name: str, enabled: bool) -> SourceStatus:
@@ -312,8 +307,8 @@ class Hub:
             ]
             self.loaded = new
             self.env.loaded = new
-            self.env.destinations.context = DestinationContext(
-                new, self.env.invoker, self.env.store
+            self.env.destinations.reconfigure(
+                DestinationContext(new, self.env.invoker, self.env.store)
             )
             functions = self._apply_functions()
             for service in self._services.values():
@@ -328,6 +323,12 @@ class Hub:
 
     def _status_line(self) -> str:
         return f"serving {len(self.functions.runtimes)} functions, {len(self._sources)} sources"
+
+
+async def _supervise(supervisor: Supervisor, after: asyncio.Task[None] | None) -> None:
+    if after is not None:
+        await asyncio.wait({after})  # the replaced instance has stopped (its errors are logged)
+    await supervisor.run()
 
 
 def _bound_port(runner: web.AppRunner) -> int | None:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("eventhub.destinations")
 
+RETIRE_AFTER = 30.0  # seconds a replaced destination stays open for sends in progress
+
 
 @dataclass(frozen=True, slots=True)
 class DestinationContext:
@@ -60,6 +62,23 @@ class DestinationPool:
         self.context = context
         self._destinations: dict[str, Destination] = {}
         self._lock = asyncio.Lock()
+        self._retired: dict[Destination, asyncio.Task[None]] = {}
+
+    def reconfigure(self, context: DestinationContext) -> None:
+        """Use a reloaded configuration. Destinations whose broker connection changed are
+        built anew on next use; the old ones are closed once sends in progress had time to
+        finish (``RETIRE_AFTER``)."""
+        old, self.context = self.context, context
+        for uri, destination in list(self._destinations.items()):
+            if _connection(old, uri) != _connection(context, uri):
+                del self._destinations[uri]
+                task = asyncio.get_running_loop().create_task(self._close_later(destination))
+                self._retired[destination] = task
+
+    async def _close_later(self, destination: Destination) -> None:
+        await asyncio.sleep(RETIRE_AFTER)
+        self._retired.pop(destination, None)
+        await _close(destination)
 
     async def get(self, uri: str) -> Destination:
         """The destination for ``uri``; raises DestinationError if it cannot be built."""
@@ -102,11 +121,26 @@ class DestinationPool:
 
     async def aclose(self) -> None:
         destinations, self._destinations = list(self._destinations.values()), {}
-        for destination in destinations:
-            try:
-                await destination.aclose()
-            except Exception:  # noqa: BLE001 - close the others whatever happens
-                log.exception("closing destination failed")
+        retired, self._retired = self._retired, {}
+        for task in retired.values():
+            task.cancel()
+        for destination in [*destinations, *retired]:
+            await _close(destination)
+
+
+async def _close(destination: Destination) -> None:
+    try:
+        await destination.aclose()
+    except Exception:  # noqa: BLE001 - close the others whatever happens
+        log.exception("closing destination failed")
+
+
+def _connection(context: DestinationContext, uri: str) -> object:
+    """The connection settings a ``kafka:`` / ``rabbitmq:`` destination is built from."""
+    ref = parse_destination(uri)
+    if ref.kind not in ("kafka", "rabbitmq"):
+        return None
+    return context.loaded.config.connections.get(ref.target)
 
 
 def _safe(uri: str) -> str:
