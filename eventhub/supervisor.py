@@ -107,7 +107,7 @@ class Supervisor:
             self._enabled = enabled
             if not enabled:
                 await self._stop_source(grace)
-                self._state = "disabled"
+            self._state = "starting" if enabled else "disabled"
             self._changed.set()
 
     async def _stop_source(self, grace: float) -> None:
