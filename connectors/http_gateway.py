@@ -38,6 +38,7 @@ from eventhub.events.apigw import (
 from eventhub.hubenv import HubEnv
 from eventhub.invoke.invoker import FunctionNotFound
 from eventhub.runtime.errors import Throttled
+from eventhub.runtime.funclog import invocation_tags
 from eventhub.runtime.result import InvocationResult, Outcome
 
 log = structlog.get_logger("eventhub.http")
@@ -95,6 +96,7 @@ class Endpoint:
         )
         self._v1 = config.payload_format == "1.0"
         self._counted: dict[int, Any] = {}
+        self._tags = (("source", name),)
         self.in_flight = 0
         self.requests = 0
         self.errors = 0  # 5xx answers
@@ -157,6 +159,7 @@ class Endpoint:
         )
         if not self._v1:
             event["stageVariables"] = None  # present in AWS's documented 2.0 example
+        tagged = invocation_tags.set(self._tags)  # START/END/REPORT name the route's source
         try:
             result = await self._env.invoker.invoke(self.function, event)
         except Throttled:
@@ -164,6 +167,8 @@ class Endpoint:
         except FunctionNotFound:
             log.warning("http route's function is gone", source=self.name, function=self.function)
             return gateway_error(500, request_id)
+        finally:
+            invocation_tags.reset(tagged)
         return self._response(result, request_id)
 
     def _authorize(self, headers: Mapping[str, str]) -> int:

@@ -60,7 +60,9 @@ class KafkaStreamSource:
         fetch_max_wait_ms: int = 10,
         max_records: int = 2000,
         revoke_grace: float = 30.0,
+        source: str = "",
     ) -> None:
+        self._source = source  # the source's name, for log lines
         self._connection = connection
         self._servers = describe(connection)
         self._topics = list(topics)
@@ -140,7 +142,9 @@ class KafkaStreamSource:
             try:
                 await consumer.commit(fresh)
             except KafkaError as exc:
-                log.warning("committing starting offsets failed", error=_reason(exc))
+                log.warning(
+                    "committing starting offsets failed", source=self._source, error=_reason(exc)
+                )
         shards = [ShardInfo(f"{tp.topic}-{tp.partition}", tp.topic, tp.partition) for tp in ordered]
         for shard, tp in zip(shards, ordered, strict=True):
             self._partitions[shard.id] = tp
@@ -163,7 +167,9 @@ class KafkaStreamSource:
                 return {tp: ends[tp] if hit is None else hit.offset for tp, hit in found.items()}
             return dict(await consumer.beginning_offsets(without))
         except KafkaError as exc:
-            log.warning("resolving starting offsets failed", error=_reason(exc))
+            log.warning(
+                "resolving starting offsets failed", source=self._source, error=_reason(exc)
+            )
             return {}
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
@@ -280,9 +286,14 @@ class KafkaStreamSource:
             healthy = problem is None
             if healthy != self._healthy:
                 if healthy:
-                    log.info("Kafka reachable again", servers=self._servers)
+                    log.info("Kafka reachable again", source=self._source, servers=self._servers)
                 else:
-                    log.warning("Kafka unavailable", servers=self._servers, problem=problem)
+                    log.warning(
+                        "Kafka unavailable",
+                        source=self._source,
+                        servers=self._servers,
+                        problem=problem,
+                    )
                 self._healthy = healthy
             await asyncio.sleep(PROBE_EVERY)
 
@@ -337,6 +348,7 @@ def kafka_source(name: str, config: KafkaSourceConfig, env: HubEnv) -> StreamMap
         fetch_max_wait_ms=config.fetch_max_wait_ms,
         max_records=min(10_000, max(500, config.batch_size * config.parallelization_factor)),
         revoke_grace=grace,
+        source=name,
     )
     return build_stream_mapping(
         name,

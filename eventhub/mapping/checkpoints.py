@@ -25,8 +25,16 @@ Commit = Callable[[Mapping[str, int]], Awaitable[None]]
 class Committer:
     """Coalesces checkpoint marks into commits. ``run`` is its task; ``flush`` waits."""
 
-    def __init__(self, commit: Commit, *, retry_delay: float = 0.5, max_delay: float = 10.0):
+    def __init__(
+        self,
+        commit: Commit,
+        *,
+        retry_delay: float = 0.5,
+        max_delay: float = 10.0,
+        source: str = "",
+    ) -> None:
         self._commit = commit
+        self._source = source  # for log lines
         self._pending: dict[str, int] = {}
         self._version = 0
         self._committed_version = 0
@@ -64,7 +72,12 @@ class Committer:
                 await asyncio.shield(self._commit(snapshot))
             except SourceUnavailable as exc:
                 self.failures += 1
-                log.warning("checkpoint commit failed; retrying", error=str(exc), delay=delay)
+                log.warning(
+                    "checkpoint commit failed; retrying",
+                    source=self._source,
+                    error=str(exc),
+                    delay=delay,
+                )
                 for shard_id, position in snapshot.items():
                     self._pending.setdefault(shard_id, position)
                 await asyncio.sleep(delay)

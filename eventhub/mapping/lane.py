@@ -22,6 +22,7 @@ from eventhub.mapping.stream_format import ARRIVAL, POSITION, RECORD, SIZE, Entr
 from eventhub.mapping.stream_settings import ENVELOPE
 from eventhub.mapping.verdict import Verdict, judge
 from eventhub.mapping.windows import TumblingWindows
+from eventhub.runtime.funclog import tag_invocations
 from eventhub.runtime.result import InvocationResult
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class Lane:
     async def run(self) -> None:
         """Process batches until the shard worker stops."""
         worker = self._worker
+        tag_invocations(source=worker.core.name, shard=worker.info.id)  # this task's context
         while not worker.stopping:
             if self._splits:
                 entries, retries = self._splits.pop()
@@ -268,7 +270,12 @@ class Lane:
         except LookupError as exc:
             self._last_error = str(exc)
             core.note_failure(str(exc))
-            log.warning("function not found; retrying", source=core.name, error=str(exc))
+            log.warning(
+                "function not found; retrying",
+                source=core.name,
+                shard=worker.info.id,
+                error=str(exc),
+            )
             return None
         finally:
             worker.stats.in_flight -= 1
@@ -328,7 +335,11 @@ class Lane:
                     return True
                 self._set_blocked(True)
                 if self._policy.decide(0, retries) is Decision.GIVE_UP:
-                    log.warning("final window invocation given up", source=self._worker.core.name)
+                    log.warning(
+                        "final window invocation given up",
+                        source=self._worker.core.name,
+                        shard=self._worker.info.id,
+                    )
                     return True
                 retries += 1
                 self._note_retry()

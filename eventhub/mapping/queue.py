@@ -29,6 +29,7 @@ from eventhub.mapping.queue_groups import GroupGate
 from eventhub.mapping.queue_outcome import Verdict, judge, retry_backoff, split_exhausted
 from eventhub.mapping.queue_release import DelayedReleases
 from eventhub.mapping.queue_stats import QueueCounters, QueueStatistics
+from eventhub.runtime.funclog import tag_invocations
 from eventhub.runtime.result import InvocationResult
 from eventhub.sources import QueueMessage, QueueSource, SourceUnavailable
 
@@ -79,7 +80,7 @@ class QueueMapping:
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._gate = GroupGate() if source.fifo else None
         self._deliveries = DeliveryCounter()
-        self._later = DelayedReleases(source.release)
+        self._later = DelayedReleases(source.release, name)
         self._stopping = asyncio.Event()
         self._grace = 0.0
         self._batches: set[asyncio.Task[None]] = set()
@@ -125,6 +126,7 @@ class QueueMapping:
     # -- polling --------------------------------------------------------------------------
 
     async def _poll(self, tg: asyncio.TaskGroup) -> None:
+        tag_invocations(source=self._name)  # batch tasks start from this task's context
         # The flag, not just cancellation, ends the loop: a connector that swallows a
         # cancellation (asyncio.wait_for on 3.11 can) must not keep the mapping alive.
         while not self._stopping.is_set():

@@ -23,8 +23,9 @@ Release = Callable[[Sequence[QueueMessage]], Awaitable[None]]
 class DelayedReleases:
     """Timers that release messages later; ``flush`` releases whatever is still held."""
 
-    def __init__(self, release: Release) -> None:
+    def __init__(self, release: Release, source: str = "") -> None:
         self._release = release
+        self._source = source  # for log lines
         self._waiting: dict[asyncio.Task[None], list[QueueMessage]] = {}
         self._releasing: set[asyncio.Task[None]] = set()
 
@@ -43,7 +44,7 @@ class DelayedReleases:
         if task is not None:  # from here on ``flush`` waits for it instead of cancelling it
             self._waiting.pop(task, None)
             self._releasing.add(task)
-        await asyncio.shield(_release_quietly(self._release, messages))
+        await asyncio.shield(_release_quietly(self._release, messages, self._source))
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._waiting.pop(task, None)
@@ -57,13 +58,18 @@ class DelayedReleases:
             task.cancel()
         pending = [m for _, messages in waiting for m in messages]
         if pending:
-            await _release_quietly(self._release, pending)
+            await _release_quietly(self._release, pending, self._source)
         if self._releasing:
             await asyncio.gather(*self._releasing, return_exceptions=True)
 
 
-async def _release_quietly(release: Release, messages: Sequence[QueueMessage]) -> None:
+async def _release_quietly(release: Release, messages: Sequence[QueueMessage], source: str) -> None:
     try:
         await release(messages)
     except SourceUnavailable as exc:  # the broker requeues them itself when the channel closes
-        log.info("release skipped: broker unavailable", error=str(exc), messages=len(messages))
+        log.info(
+            "release skipped: broker unavailable",
+            source=source,
+            error=str(exc),
+            messages=len(messages),
+        )

@@ -65,7 +65,9 @@ class StreamMapping:
         self.ports = ports
         self.metrics = metrics
         self._source = source
-        self._committer = Committer(source.commit, retry_delay=settings.commit_retry_delay)
+        self._committer = Committer(
+            source.commit, retry_delay=settings.commit_retry_delay, source=name
+        )
         self._workers: dict[str, ShardWorker] = {}
         self._retired = ShardStats("")
         self._group: asyncio.TaskGroup | None = None

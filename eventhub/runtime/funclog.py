@@ -15,11 +15,24 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Protocol, TextIO
 
 import structlog
 
 _encode = json.encoder.encode_basestring_ascii
+
+Tags = tuple[tuple[str, str], ...]
+
+# Where an invocation comes from (``source``, ``shard``), added to every function log line
+# of invocations started in this context. Engines set it once per lane or poller task (an
+# asyncio task copies the context it was created in), never per batch.
+invocation_tags: ContextVar[Tags] = ContextVar("eventhub_invocation_tags", default=())
+
+
+def tag_invocations(**tags: str) -> None:
+    """Tag the function log lines of invocations made from the current context onwards."""
+    invocation_tags.set(tuple(tags.items()))
 
 
 class FunctionLogSink(Protocol):
@@ -39,7 +52,9 @@ class StructlogSink:
         self._logger = structlog.get_logger("eventhub.function")
 
     def begin(self, function: str, request_id: str) -> Any:
-        return self._logger.bind(function=function, request_id=request_id)
+        return self._logger.bind(
+            function=function, request_id=request_id, **dict(invocation_tags.get())
+        )
 
     def line(self, state: Any, text: str, stream: str | None) -> None:
         if stream is None:
@@ -86,7 +101,10 @@ class JsonLineSink:
         self._flush_pending: asyncio.AbstractEventLoop | None = None  # loop with a flush queued
 
     def begin(self, function: str, request_id: str) -> Any:
-        return f'{{"function": {_encode(function)}, "request_id": {_encode(request_id)}, '
+        head = f'{{"function": {_encode(function)}, "request_id": {_encode(request_id)}, '
+        for key, value in invocation_tags.get():
+            head += f"{_encode(key)}: {_encode(value)}, "
+        return head
 
     def line(self, state: Any, text: str, stream: str | None) -> None:
         if not self._enabled:
