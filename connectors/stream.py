@@ -71,8 +71,10 @@ class EmbeddedStreamSource:
                 self._shards[shard_id] = state
                 if shard_id in saved:
                     self._next[shard_id] = saved[shard_id]
-                else:
-                    fresh[shard_id] = self._next[shard_id] = await self._resolve(state)
+                else:  # a shard added since (shards raised): from its first record
+                    fresh[shard_id] = self._next[shard_id] = await self._resolve(
+                        state, "trim_horizon" if saved else self._start.kind
+                    )
             if fresh:  # a restart must not re-resolve `latest` and skip what came meanwhile
                 await self._checkpoints.save(self._source, self._stream, fresh)
         except (sqlite3.Error, StoreClosed) as exc:
@@ -83,8 +85,7 @@ class EmbeddedStreamSource:
             [shard_info(self._stream, state.index) for state in shards]
         )
 
-    async def _resolve(self, state: ShardState) -> int:
-        kind = self._start.kind
+    async def _resolve(self, state: ShardState, kind: str) -> int:
         if kind == "latest":
             return state.tail
         if kind == "at_timestamp" and self._start.timestamp is not None:
