@@ -72,6 +72,7 @@ class Hub:
         self._tg: asyncio.TaskGroup | None = None
         self._dispatchers: dict[str, tuple[AsyncDispatcher, asyncio.Task[None]]] = {}
         self._sources: dict[str, _Running] = {}
+        self.metrics.track_sources(self.sources_overview)
         self._services: dict[str, Service] = {}
         self._runners: list[web.AppRunner] = []
         self._beat = 0.0
@@ -264,6 +265,7 @@ class Hub:
         out = []
         for name, runtime in self.functions.runtimes.items():
             config = self.functions.configs[name]
+            stats = self.metrics.function_stats(name)
             out.append(
                 {
                     "name": name,
@@ -273,7 +275,10 @@ class Hub:
                     "timeout": config.timeout,
                     "memory_mb": config.memory_mb,
                     "reserved_concurrency": config.reserved_concurrency,
-                    "running": runtime.running,
+                    "running": stats.running,  # retired runtimes finishing included
+                    "invocations": stats.invocations,
+                    "errors": sum(stats.errors.values()),
+                    "throttles": stats.throttles,
                     "description": config.description,
                 }
             )

@@ -6,7 +6,7 @@ for invocation metrics, ``source`` (and ``shard`` where it matters) for mappings
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -18,6 +18,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from eventhub.runtime.stats import DURATION_BUCKETS, FunctionStats
+from eventhub.sources import SourceStatus
 
 
 class FunctionCollector(Collector):
@@ -69,8 +70,62 @@ def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:
     return out
 
 
+# -- every source (issue 6): read from the supervisors' status at scrape time -------------
+
+
+class SourceCollector(Collector):
+    """Connection state of every source and the lag of stream shards, from ``overview()``
+    (the hub's ``sources_overview``) at scrape time: nothing to keep up to date, and a
+    removed source's series disappear with it."""
+
+    def __init__(self, overview: Callable[[], list[SourceStatus]]) -> None:
+        self._overview = overview
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        up, enabled, lag = self._families()
+        for status in self._overview():
+            labels = [status.name, status.type]
+            up.add_metric(labels, 1 if status.connected else 0)
+            enabled.add_metric(labels, 0 if status.state == "disabled" else 1)
+            shards = status.detail.get("shard_detail")
+            if isinstance(shards, dict):
+                for shard, figures in shards.items():
+                    if figures.get("lag") is not None:
+                        lag.add_metric([status.name, shard], figures["lag"])
+        yield from (up, enabled, lag)
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "eventhub_source_up",
+                "1 while the source is connected (its broker answers, its route or watch is "
+                "in place); 0 while starting, disconnected, backing off or disabled.",
+                labels=["source", "type"],
+            ),
+            GaugeMetricFamily(
+                "eventhub_source_enabled",
+                "1 unless the source is disabled (config `enabled: false` or "
+                "POST /sources/{name}/disable).",
+                labels=["source", "type"],
+            ),
+            GaugeMetricFamily(
+                "eventhub_stream_lag_records",
+                "Records of a shard after the last one the mapping read (Kafka: OffsetLag).",
+                labels=["source", "shard"],
+            ),
+        )
+
+
 class Metrics:
     """Every metric the hub exports; created once per hub with its own registry."""
+
+    def track_sources(self, overview: Callable[[], list[SourceStatus]]) -> None:
+        """Export the per-source gauges of ``SourceCollector`` from ``overview``."""
+        self.registry.register(SourceCollector(overview))
 
     def function_stats(self, name: str) -> FunctionStats:
         """The counters of function ``name``, created on first use and kept for the hub's life."""
@@ -131,12 +186,6 @@ class Metrics:
             "eventhub_stream_iterator_age_seconds",
             "Age of the last record of a shard's latest batch; 0 once caught up "
             "(Lambda: IteratorAge).",
-            ["source", "shard"],
-            registry=r,
-        )
-        self.stream_lag = Gauge(
-            "eventhub_stream_lag_records",
-            "Records of a shard not yet read by the mapping (Kafka: OffsetLag).",
             ["source", "shard"],
             registry=r,
         )
@@ -208,6 +257,14 @@ class Metrics:
             "eventhub_queue_batches_in_flight",
             "Batches of a queue mapping being processed now (at most max_concurrency).",
             ["source"],
+            registry=r,
+        )
+        self.queue_batches = Counter(
+            "eventhub_queue_batches",
+            "Invocations of queue mappings (one per batch, or per part of a batch over the "
+            "payload limit), by result: success, partial (some messages reported failed), "
+            "failure (function error or timeout).",
+            ["source", "result"],
             registry=r,
         )
         self.queue_depth = Gauge(

@@ -256,7 +256,6 @@ class QueueMapping:
             if not chunk:
                 return Verdict(failed=held, reason="an earlier message of the group failed")
         result = await self._invoke(self._fmt.event([r for _, r in chunk]))
-        self.counters.invoked(result.ok)
         verdict = judge(
             result,
             [m for m, _ in chunk],
@@ -264,6 +263,7 @@ class QueueMapping:
             report_failures=self.settings.report_batch_item_failures,
             fifo=self.source.fifo,
         )
+        self.counters.invoked(result.ok, partial=bool(verdict.failed))
         verdict.failed.extend(held)
         if self.source.fifo:
             blocked.update(m.group_id for m in verdict.failed)

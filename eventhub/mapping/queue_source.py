@@ -26,6 +26,11 @@ log = structlog.get_logger("eventhub.mapping.queue")
 
 STATS_INTERVAL = 5.0
 
+# Lambda's LastProcessingResult values, as stream mappings report them too.
+NO_RECORDS = "No records processed"
+OK = "OK"
+FAILED = "PROBLEM: Function call failed"
+
 
 def mapping_settings(
     config: QueueMappingBase,
@@ -63,8 +68,9 @@ class QueueMappingSource:
         self._env = env
         self.source = source
         self._function: str = config.function
-        self._last_result: str | None = None
+        self._last_result = NO_RECORDS
         self._last_error: str | None = None
+        self._opened = False
         self._figures: dict[str, int] = {}
         self._opening: asyncio.Future[None] | None = None
         self._stopped = False
@@ -89,9 +95,9 @@ class QueueMappingSource:
     async def _invoke(self, event: dict[str, Any]) -> InvocationResult:
         result = await self._env.invoker.invoke(self._function, event, wait=True)
         if result.ok:
-            self._last_result = "success"
+            self._last_result = OK
         else:
-            self._last_result = "function_error"
+            self._last_result = FAILED
             self._last_error = describe_error(result)
         return result
 
@@ -106,6 +112,7 @@ class QueueMappingSource:
                 if self._stopped:
                     return  # stopped while still connecting
                 raise
+            self._opened = True
             refresher = asyncio.create_task(self._refresh(), name=f"queue-stats:{self.name}")
             try:
                 await self.mapping.run()
@@ -137,11 +144,12 @@ class QueueMappingSource:
         detail: dict[str, Any] = dict(self.mapping.statistics()._asdict())
         detail.update(self._figures)
         detail["queue"] = self.source.queue_name
+        detail["errors"] = detail["failed_invocations"]
         return SourceStatus(
             name=self.name,
             type=self._config.type,
             function=self._function,
-            state="running",
+            state="running" if self._opened else "starting",
             connected=self.source.connected,
             last_result=self._last_result,
             last_error=self._last_error,

@@ -48,6 +48,10 @@ class QueueCounters:
             self._dead = messages.labels(source, "dead_lettered")
             self._filtered = messages.labels(source, "filtered")
             self._in_flight = metrics.queue_batches_in_flight.labels(source)
+            self._batches = {
+                result: metrics.queue_batches.labels(source, result)
+                for result in ("success", "partial", "failure")
+            }
 
     def batch_started(self, size: int, redelivered: int, max_count: int) -> None:
         self.batches_in_flight += 1
@@ -65,10 +69,15 @@ class QueueCounters:
         if self._metrics is not None:
             self._in_flight.set(self.batches_in_flight)
 
-    def invoked(self, ok: bool) -> None:
+    def invoked(self, ok: bool, partial: bool = False) -> None:
+        """One invocation ended: ``ok`` the function succeeded, ``partial`` yet it reported
+        (or the judge found) failed messages."""
         self.invocations += 1
         if not ok:
             self.failed_invocations += 1
+        if self._metrics is not None:
+            result = "failure" if not ok else "partial" if partial else "success"
+            self._batches[result].inc()
 
     def settled(self, deleted: int = 0, retried: int = 0, dead: int = 0, filtered: int = 0) -> None:
         self.deleted += deleted

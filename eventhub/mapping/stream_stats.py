@@ -7,6 +7,7 @@ Prometheus registry (names after Lambda's: IteratorAge and friends).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -76,6 +77,7 @@ class StreamStatistics(NamedTuple):
             "retries": self.retries,
             "given_up": self.given_up,
             "failed_batches": self.failed_batches,
+            "errors": self.failed_batches,
             "iterator_age_ms": self.iterator_age_ms,
             "lag": self.lag,
             "shard_detail": {s.shard: s._asdict() for s in self.per_shard},
@@ -155,16 +157,10 @@ class StreamMetrics:
     def iterator_age(self, shard: str, age_ms: int) -> None:
         self._metrics.stream_iterator_age.labels(self._source, shard).set(age_ms / 1000)
 
-    def lag(self, shard: str, lag: int) -> None:
-        self._metrics.stream_lag.labels(self._source, shard).set(lag)
-
     def dead_letter_error(self) -> None:
         self._metrics.dead_letter_errors.labels(self._source).inc()
 
     def forget(self, shard: str) -> None:
         """A shard left this hub (Kafka rebalance): drop its per-shard series."""
-        for gauge in (self._metrics.stream_iterator_age, self._metrics.stream_lag):
-            try:
-                gauge.remove(self._source, shard)
-            except KeyError:
-                continue
+        with contextlib.suppress(KeyError):
+            self._metrics.stream_iterator_age.remove(self._source, shard)

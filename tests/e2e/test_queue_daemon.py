@@ -105,7 +105,7 @@ def test_send_cli_boto3_and_sources(daemon_factory, write_functions, tmp_path: P
     status, payload = daemon.admin("GET", "/sources")
     source = payload["sources"][0]
     assert source["connected"] is True
-    assert source["last_result"] == "success"
+    assert source["last_result"] == "OK"
     assert source["detail"]["deleted"] == 11
     assert source["detail"]["queue"] == "jobs"
     wait_until(
