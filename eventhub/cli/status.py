@@ -40,11 +40,36 @@ def _get(url: str) -> Any:
     return reply.json()
 
 
-def _lag(detail: dict[str, Any]) -> str:
-    for key, unit in (("iterator_age_ms", "ms"), ("lag", ""), ("visible", " msgs")):
-        if key in detail and detail[key] is not None:
-            return f"{detail[key]}{unit}"
+def _age(ms: float) -> str:
+    return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
+
+
+def lag(detail: dict[str, Any]) -> str:
+    """How far behind a source is: records and iterator age of a stream mapping, waiting
+    (and in-flight) messages of a queue mapping; empty for push sources."""
+    if "iterator_age_ms" in detail:  # stream and kafka mappings
+        behind = detail.get("lag")
+        records = "" if behind is None else f"{behind} rec, "
+        return f"{records}age {_age(detail['iterator_age_ms'] or 0)}"
+    if "visible" in detail:  # queue and rabbitmq mappings (figures refreshed every 5 s)
+        busy = detail.get("in_flight", detail.get("unsettled"))
+        return f"{detail['visible']} msgs" + (f" (+{busy} in flight)" if busy else "")
     return ""
+
+
+def result(source: dict[str, Any], width: int = 70) -> str:
+    """The last processing result, with the last error when it explains a problem."""
+    text = source["last_result"] or ""
+    error = source["last_error"]
+    if error and (not source["connected"] or not text or text.startswith("PROBLEM")):
+        text = f"{text}: {error}" if text else error
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _health(source: dict[str, Any]) -> str:
+    if source["state"] == "disabled":
+        return "-"
+    return "connected" if source["connected"] else "DISCONNECTED"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +79,16 @@ def run(args: argparse.Namespace) -> int:
     sources = _get(f"{admin}/sources")["sources"]
     print(
         table(
-            ["FUNCTION", "HANDLER", "RUNTIME", "TIMEOUT", "RESERVED", "RUNNING"],
+            [
+                "FUNCTION",
+                "HANDLER",
+                "RUNTIME",
+                "TIMEOUT",
+                "RESERVED",
+                "RUNNING",
+                "INVOKED",
+                "ERRORS",
+            ],
             [
                 [
                     f["name"],
@@ -63,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
                     f["timeout"],
                     f["reserved_concurrency"],
                     f["running"],
+                    f.get("invocations"),
+                    f.get("errors"),
                 ]
                 for f in functions
             ],
@@ -71,17 +107,28 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(
         table(
-            ["SOURCE", "TYPE", "FUNCTION", "STATE", "HEALTH", "LAG", "DLQ", "LAST RESULT"],
+            [
+                "SOURCE",
+                "TYPE",
+                "FUNCTION",
+                "STATE",
+                "HEALTH",
+                "LAG",
+                "DLQ",
+                "ERRORS",
+                "LAST RESULT",
+            ],
             [
                 [
                     s["name"],
                     s["type"],
                     s["function"],
                     s["state"],
-                    "connected" if s["connected"] else "DISCONNECTED",
-                    _lag(s["detail"]),
-                    s["detail"].get("dead_letter_depth", ""),
-                    s["last_result"] or s["last_error"] or "",
+                    _health(s),
+                    lag(s["detail"]),
+                    s["detail"].get("dead_letter_depth"),
+                    s["detail"].get("errors"),
+                    result(s),
                 ]
                 for s in sources
             ],
