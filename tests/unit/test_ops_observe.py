@@ -8,10 +8,13 @@ import io
 import json
 from typing import Any
 
+import aiohttp
+from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from eventhub.api.admin import build_admin_app
 from eventhub.cli.status import lag, result
 from eventhub.mapping.queue_stats import QueueCounters
 from eventhub.metrics import Metrics
@@ -116,3 +119,54 @@ def test_status_result_explains_problems_with_the_last_error() -> None:
     down = status({}, last_result=None, last_error="cannot reach RabbitMQ", connected=False)
     assert result(down) == "cannot reach RabbitMQ"
     assert len(result(status({}, last_result="x" * 200))) == 70
+
+
+class FakeHub:
+    """What the admin API reads of a hub, with a loop lag and sources set by the test."""
+
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+        self.lag = 0.0
+        self.sources: list[SourceStatus] = []
+
+    def loop_lag(self) -> float:
+        return self.lag
+
+    def functions_overview(self) -> list[dict[str, Any]]:
+        return []
+
+    def sources_overview(self) -> list[SourceStatus]:
+        return self.sources
+
+    async def set_source_enabled(self, name: str, enabled: bool) -> SourceStatus:
+        raise KeyError(name)
+
+    async def reload(self) -> dict[str, Any]:
+        return {}
+
+
+async def test_health_fails_only_when_the_loop_is_stuck() -> None:
+    hub = FakeHub()
+    runner = web.AppRunner(build_admin_app(hub))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+
+    async def get(path: str) -> int:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}{path}") as reply:
+                return reply.status
+
+    try:
+        hub.sources = [
+            SourceStatus("down", "rabbitmq", "f", "backoff", False),
+            SourceStatus("paused", "kafka", "f", "disabled", False),
+        ]
+        assert (await get("/health"), await get("/ready")) == (200, 503)  # an outage: not dead
+        hub.sources.pop(0)
+        assert (await get("/health"), await get("/ready")) == (200, 200)  # disabled: ignored
+        hub.lag = 11.0  # the loop has not turned for 11 s
+        assert (await get("/health"), await get("/ready")) == (503, 200)
+    finally:
+        await runner.cleanup()
