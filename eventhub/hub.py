@@ -244,10 +244,11 @@ class Hub:
             enabled=source.enabled,
         )
         overlaps = getattr(factory, "restart_overlaps", False)
-        stopped = None
+        before: set[asyncio.Task[None]] = set()
         if replaces is not None and not overlaps:
-            stopped = self._tg.create_task(replaces.supervisor.stop(grace))
-        task = self._tg.create_task(_supervise(supervisor, stopped), name=f"source:{name}")
+            # its stop, and its own run (which may still wait for an older instance)
+            before = {self._tg.create_task(replaces.supervisor.stop(grace)), replaces.task}
+        task = self._tg.create_task(_supervise(supervisor, before), name=f"source:{name}")
         if replaces is not None and overlaps:
             self._tg.create_task(replaces.supervisor.stop(grace))
         self._sources[name] = _Running(supervisor, signature, task)
@@ -330,9 +331,9 @@ class Hub:
         return f"serving {len(self.functions.runtimes)} functions, {len(self._sources)} sources"
 
 
-async def _supervise(supervisor: Supervisor, after: asyncio.Task[None] | None) -> None:
-    if after is not None:
-        await asyncio.wait({after})  # the replaced instance has stopped (its errors are logged)
+async def _supervise(supervisor: Supervisor, after: set[asyncio.Task[None]]) -> None:
+    if after:
+        await asyncio.wait(after)  # the replaced instance has stopped (its errors are logged)
     await supervisor.run()
 
 

@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 import yaml
+from structlog.testing import capture_logs
 
+from eventhub import registry
 from eventhub.config.loader import LoadedConfig, load_config
+from eventhub.hub import Hub
 from eventhub.invoke.destinations import DestinationContext, DestinationPool
 from eventhub.signatures import source_signature
 from eventhub.sources import SourceStatus
 from eventhub.supervisor import Supervisor
-from tests.support.functions import MiniHub, process_hooks
+from tests.support.functions import InProcessHub, MiniHub, process_hooks
 
 BASE: dict[str, Any] = {
     "version": 1,
@@ -244,3 +247,66 @@ async def test_a_disabled_source_reports_disabled_and_disconnected() -> None:
     assert (status.state, status.connected) == ("disabled", False)
     await supervisor.stop(1)
     await task
+
+
+# -- a changed source: the new instance never runs beside the one it replaces --------------
+
+
+class Draining:
+    """A source whose stop takes a moment (draining); counts instances running at once."""
+
+    running = 0
+    peak = 0
+    made = 0
+
+    def __init__(self, name: str, config: Any, env: Any) -> None:
+        Draining.made += 1
+        self.name = name
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        Draining.running += 1
+        Draining.peak = max(Draining.peak, Draining.running)
+        try:
+            await self._stopped.wait()
+        finally:
+            Draining.running -= 1
+
+    async def stop(self, grace: float) -> None:
+        await asyncio.sleep(0.1)  # in-flight work settles
+        self._stopped.set()
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(self.name, "schedule", "f", state="running", connected=True)
+
+
+async def test_quick_successive_changes_never_run_two_instances_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(registry.SOURCES, "schedule", f"{__name__}:Draining")
+    Draining.running = Draining.peak = Draining.made = 0
+    hub = InProcessHub(tmp_path, {"f": {}}, {"f": HELD})
+    config = yaml.safe_load(hub.config_path.read_text())
+    config["sources"] = {
+        "tick": {"type": "schedule", "expression": "rate(1 hour)", "function": "f"}
+    }
+
+    def write(hours: int) -> None:
+        config["sources"]["tick"]["expression"] = f"rate({hours} hours)"
+        hub.config_path.write_text(yaml.safe_dump(config))
+
+    write(5)
+    hub.hub = Hub(load_config(hub.config_path))
+    with capture_logs():
+        await hub.start()
+        try:
+            for hours in (2, 3, 4):  # each reload replaces the instance the previous one started
+                write(hours)
+                assert (await hub.hub.reload())["sources"]["changed"] == ["tick"]
+            async with asyncio.timeout(5):
+                while Draining.running < 1 or Draining.made < 2:
+                    await asyncio.sleep(0.01)
+            # the first and the last: those replaced before they started never ran
+            assert (Draining.made, Draining.peak) == (2, 1)
+        finally:
+            await hub.aclose()
