@@ -65,12 +65,13 @@ class DestinationPool:
         self._retired: dict[Destination, asyncio.Task[None]] = {}
 
     def reconfigure(self, context: DestinationContext) -> None:
-        """Use a reloaded configuration. Destinations whose broker connection changed are
-        built anew on next use; the old ones are closed once sends in progress had time to
-        finish (``RETIRE_AFTER``)."""
+        """Use a reloaded configuration. Destinations whose settings changed (the broker
+        connection of ``kafka:`` / ``rabbitmq:``, the stream of ``stream:``) are built anew
+        on next use; the old ones are closed once sends in progress had time to finish
+        (``RETIRE_AFTER``)."""
         old, self.context = self.context, context
         for uri, destination in list(self._destinations.items()):
-            if _connection(old, uri) != _connection(context, uri):
+            if _settings(old, uri) != _settings(context, uri):
                 del self._destinations[uri]
                 task = asyncio.get_running_loop().create_task(self._close_later(destination))
                 self._retired[destination] = task
@@ -135,12 +136,15 @@ async def _close(destination: Destination) -> None:
         log.exception("closing destination failed")
 
 
-def _connection(context: DestinationContext, uri: str) -> object:
-    """The connection settings a ``kafka:`` / ``rabbitmq:`` destination is built from."""
+def _settings(context: DestinationContext, uri: str) -> object:
+    """What a destination reads from the configuration it was built with."""
     ref = parse_destination(uri)
-    if ref.kind not in ("kafka", "rabbitmq"):
-        return None
-    return context.loaded.config.connections.get(ref.target)
+    config = context.loaded.config
+    if ref.kind in ("kafka", "rabbitmq"):
+        return config.connections.get(ref.target)
+    if ref.kind == "stream":
+        return config.streams.get(ref.target)
+    return None  # file paths resolve against the same directory; queues are read live
 
 
 def _safe(uri: str) -> str:

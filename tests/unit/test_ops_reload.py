@@ -183,17 +183,20 @@ async def test_destinations_of_a_changed_connection_are_built_anew(tmp_path: Pat
     kafka = await pool.get("kafka:kafka-main/out")
     rabbit = await pool.get("rabbitmq:rabbit/ex/key")
     file = await pool.get("file:out.jsonl")
+    stream = await pool.get("stream:clicks")
 
     pool.reconfigure(DestinationContext(loaded(tmp_path), None, None))  # type: ignore[arg-type]
     assert await pool.get("kafka:kafka-main/out") is kafka  # same settings: kept
 
     def edit(config: dict[str, Any]) -> None:
         config["connections"]["kafka-main"]["bootstrap_servers"] = "127.0.0.1:9093"
+        config["streams"]["clicks"]["shards"] = 4  # records must spread over 4 shards now
 
     pool.reconfigure(DestinationContext(loaded(tmp_path, edit), None, None))  # type: ignore[arg-type]
     assert await pool.get("kafka:kafka-main/out") is not kafka
     assert await pool.get("rabbitmq:rabbit/ex/key") is rabbit
     assert await pool.get("file:out.jsonl") is file
+    assert await pool.get("stream:clicks") is not stream
     await pool.aclose()  # closes the retired one too, without waiting for its delay
 
 
