@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiohttp import ClientPayloadError, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 from multidict import CIMultiDict
 
 from connectors import http_cors
 from connectors.http_routes import RouteSpec
-from eventhub.api.errors import BodyTooLarge, read_body
+from eventhub.api.errors import BadBody, BodyTooLarge, read_body
 from eventhub.config.sources import HttpSourceConfig
 from eventhub.events._common import b64
 from eventhub.events.apigw import (
@@ -152,8 +151,8 @@ class Endpoint:
             body = await read_body(request, hub.max_sync_payload) if request.body_exists else b""
         except BodyTooLarge:
             return gateway_error(413, request_id, [("Connection", "close")])
-        except (ConnectionError, HttpProcessingError, ClientPayloadError):
-            return gateway_error(400, request_id, [("Connection", "close")])  # body cut off
+        except BadBody:  # cut off, or a broken Content-Encoding
+            return gateway_error(400, request_id, [("Connection", "close")])
         event = self._build(
             _http_request(request, self.spec, params, body, request_id), account_id=hub.account_id
         )

@@ -13,6 +13,15 @@ from aiohttp import web
 from connectors.queue_service import EmbeddedQueues, QueueNotFound
 from connectors.sqs_params import SqsError, integer, invalid, str_list, string
 
+# Attribute names SQS accepts; those without a value here (no policy, no KMS) are
+# simply left out of the answer, as SQS does for unset attributes.
+_KNOWN_ATTRIBUTES = frozenset(
+    {
+        "Policy", "CreatedTimestamp", "LastModifiedTimestamp", "RedrivePolicy", "FifoQueue",
+        "ContentBasedDeduplication", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds",
+        "DeduplicationScope", "FifoThroughputLimit",
+    }
+)  # fmt: skip
 
 class QueueOperations:
     """Operations on queues; each takes the parsed request and returns the response members."""
@@ -84,6 +93,8 @@ class QueueOperations:
             "MessageRetentionPeriod": str(config.retention_seconds),
             "MaximumMessageSize": str(config.max_message_size),
             "ReceiveMessageWaitTimeSeconds": "0",
+            "RedriveAllowPolicy": '{"redrivePermission":"allowAll"}',
+            "SqsManagedSseEnabled": "false",
         }
         if config.fifo:
             values["FifoQueue"] = "true"
@@ -97,7 +108,7 @@ class QueueOperations:
             )
         if "All" in wanted:
             return {"Attributes": values}
-        unknown = wanted - set(values) - {"FifoQueue", "ContentBasedDeduplication", "RedrivePolicy"}
+        unknown = wanted - set(values) - _KNOWN_ATTRIBUTES
         if unknown:
             raise SqsError("InvalidAttributeName", f"Unknown Attribute {sorted(unknown)[0]}.")
         return {"Attributes": {k: v for k, v in values.items() if k in wanted}}
@@ -111,6 +122,11 @@ class QueueOperations:
     ) -> dict[str, Any]:
         source_arn = string(payload, "SourceArn") or ""
         source = self._arn_queue("SourceArn", source_arn)
+        queues = self.queues.env.loaded.config.queues.values()
+        if not any(q.redrive and q.redrive.dead_letter_queue == source for q in queues):
+            raise invalid(
+                "SourceArn", source_arn, "Source queue must be configured as a Dead Letter Queue."
+            )
         destination_arn = string(payload, "DestinationArn", required=False)
         destination = None
         if destination_arn is not None:

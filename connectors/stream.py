@@ -168,6 +168,14 @@ def stream_source(name: str, config: StreamSourceConfig, env: HubEnv) -> StreamM
         start=starting_position(config),
         page=page,
     )
+    # A Kafka-shaped event of the embedded stream names the hub as its "bootstrap server"
+    # (AWS's field is required: Powertools rejects an empty one).
     return build_stream_mapping(
-        name, "stream", config, source, env, event_format=config.event_format
+        name,
+        "stream",
+        config,
+        source,
+        env,
+        event_format=config.event_format,
+        bootstrap_servers=env.loaded.config.hub.listen,
     )

@@ -22,6 +22,8 @@ from eventhub.runtime.logcapture import install_capture
 
 log = structlog.get_logger("eventhub.daemon")
 
+SWITCH_INTERVAL = 0.0005
+
 
 def prepare_process(loaded: LoadedConfig) -> None:
     """Process-wide setup done once: logs, handler output capture, environment overlay."""
@@ -30,6 +32,9 @@ def prepare_process(loaded: LoadedConfig) -> None:
     remember_secrets(loaded.config)
     install_capture()
     install_environ()
+    # `def` handlers run on threads next to the event loop: with the default 5 ms switch
+    # interval a handler thread can wait that long for the GIL at every hand-off.
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def serve(loaded: LoadedConfig) -> int:

@@ -96,14 +96,18 @@ class FunctionSet:
             unchanged=[n for n, f in config.functions.items() if old.get(n) == _behaviour(f)],
         )
         runtimes = {name: old_runtimes[name] for name in diff.unchanged}
-        for name in (*diff.added, *diff.changed):
+        for name in diff.added:
             runtimes[name] = self._build(name, config.functions[name], loaded)
+        for name in diff.changed:
+            runtimes[name] = self._build(name, config.functions[name], loaded, reimport=True)
         for name in (*diff.changed, *diff.removed):
             self._retire(old_runtimes[name])
         self.runtimes, self.configs = runtimes, dict(config.functions)
         return diff
 
-    def _build(self, name: str, config: FunctionConfig, loaded: LoadedConfig) -> FunctionRuntime:
+    def _build(
+        self, name: str, config: FunctionConfig, loaded: LoadedConfig, *, reimport: bool = False
+    ) -> FunctionRuntime:
         hub = loaded.config.hub
         arn = function_arn(hub.region, hub.account_id, name)
         identity = FunctionIdentity(
@@ -135,6 +139,7 @@ class FunctionSet:
                     timeout=config.timeout,
                     memory_mb=config.memory_mb,
                     max_concurrency=max(1, limiter.limit),
+                    reimport=reimport,
                 ),
                 config.runtime,
             ),

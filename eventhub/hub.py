@@ -94,7 +94,11 @@ class Hub:
             events = AsyncEventStore(store)
             await events.open()
             invoker = Invoker(events, self.metrics)
-            main = MainContext(invoker=invoker, hub=lambda: self.loaded.config.hub)
+            main = MainContext(
+                invoker=invoker,
+                hub=lambda: self.loaded.config.hub,
+                functions=lambda: self.loaded.config.functions,
+            )
             destinations = DestinationPool(DestinationContext(self.loaded, invoker, store))
             stack.push_async_callback(destinations.aclose)
             self._env = HubEnv(self.loaded, invoker, store, destinations, self.metrics, main)

@@ -143,11 +143,10 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     _route_stdlib(LEVELS[level])
     # Function log lines (START/END/REPORT, handler output) skip the processor chain;
     # what a handler writes is still scrubbed of configured secrets and URL passwords.
-    funclog.install_sink(
-        None
-        if console
-        else funclog.JsonLineSink(out, enabled=LEVELS[level] <= logging.INFO, scrub=scrub_line)
-    )
+    if console:
+        funclog.install_console_sink()
+    else:
+        funclog.install_sink(funclog.JsonLineSink(out, threshold=LEVELS[level], scrub=scrub_line))
 
 
 def scrub_line(text: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 
 def aws_error(
@@ -43,12 +45,31 @@ class BodyTooLarge(Exception):  # noqa: N818 - a condition, mapped to 413
         self.limit = limit
 
 
+class BadBody(Exception):  # noqa: N818 - a condition, mapped to 400
+    """The request body could not be read: cut off, or a broken Content-Encoding."""
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, or BodyTooLarge as soon as it exceeds ``limit`` bytes."""
+    """The whole (decoded) body; BodyTooLarge as soon as it exceeds ``limit`` bytes,
+    BadBody when it cannot be read."""
+    try:
+        return await _read_body(request, limit)
+    except (
+        HttpProcessingError,
+        ClientPayloadError,
+        RequestPayloadError,
+        ConnectionError,
+        EOFError,
+    ) as exc:
+        raise BadBody(f"the request body could not be read: {exc}") from None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
-    if declared is not None:
-        if declared > limit:
-            raise BodyTooLarge(declared, limit)
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(declared, limit)
+    encoded = request.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+    if declared is not None and not encoded:  # the common case: one read of a known length
         return await request.content.readexactly(declared) if declared else b""
     chunks: list[bytes] = []
     size = 0

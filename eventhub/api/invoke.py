@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from eventhub.api.errors import BodyTooLarge, aws_error, read_body
+from eventhub.api.errors import BadBody, BodyTooLarge, aws_error, read_body
 from eventhub.api.state import MAIN
 from eventhub.config.models import HubConfig
 from eventhub.invoke.invoker import FunctionNotFound
@@ -27,7 +27,7 @@ _ARN = re.compile(
 )
 
 
-class _InvokeError(Exception):
+class InvokeError(Exception):
     def __init__(self, response: web.Response) -> None:
         self.response = response
 
@@ -38,33 +38,33 @@ def _parse_name(raw: str) -> tuple[str, str | None] | None:
     return None if match is None else (match.group("name"), match.group("qualifier"))
 
 
-def _function_name(request: web.Request) -> tuple[str, str]:
+def function_name(request: web.Request) -> tuple[str, str]:
     """Accepts a name, ``name:qualifier``, a partial or a full ARN. Returns (name, arn-ish)."""
     raw = request.match_info["name"]
     parsed = _parse_name(raw)
     if parsed is None:
-        raise _InvokeError(
+        raise InvokeError(
             aws_error(400, "InvalidParameterValueException", f"Invalid function name: {raw}")
         )
     name, qualifier = parsed
     if request.query_string:
         qualifier = request.query.get("Qualifier") or qualifier
     if qualifier not in (None, "$LATEST"):
-        raise _not_found(request, f"{name}:{qualifier}")
+        raise not_found(request, f"{name}:{qualifier}")
     return name, raw
 
 
-def _not_found(request: web.Request, name: str) -> _InvokeError:
+def not_found(request: web.Request, name: str) -> InvokeError:
     hub = request.app[MAIN].hub()
     arn = f"arn:aws:lambda:{hub.region}:{hub.account_id}:function:{name}"
-    return _InvokeError(
+    return InvokeError(
         aws_error(
             404, "ResourceNotFoundException", f"Function not found: {arn}", message_key="Message"
         )
     )
 
 
-def _authorize(request: web.Request, hub: HubConfig, name: str) -> None:
+def authorize(request: web.Request, hub: HubConfig, name: str) -> None:
     if hub.auth is None or not hub.auth.tokens:
         return
     header = request.headers.get("Authorization", "")
@@ -76,14 +76,14 @@ def _authorize(request: web.Request, hub: HubConfig, name: str) -> None:
             ):
                 if any(fnmatch.fnmatchcase(name, glob) for glob in token.may_invoke):
                     return
-                raise _InvokeError(
+                raise InvokeError(
                     aws_error(
                         403,
                         "AccessDeniedException",
                         f"The token is not authorized to perform: lambda:InvokeFunction on {name}",
                     )
                 )
-    raise _InvokeError(
+    raise InvokeError(
         aws_error(
             403, "AccessDeniedException", "A valid bearer token is required to invoke functions"
         )
@@ -99,7 +99,7 @@ def _client_context(request: web.Request) -> ClientContext | None:
     except (binascii.Error, ValueError):
         data = None
     if not isinstance(data, dict):
-        raise _InvokeError(
+        raise InvokeError(
             aws_error(
                 400,
                 "InvalidRequestContentException",
@@ -115,7 +115,7 @@ def _parse_event(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _InvokeError(
+        raise InvokeError(
             aws_error(
                 400,
                 "InvalidRequestContentException",
@@ -127,8 +127,10 @@ def _parse_event(body: bytes) -> Any:
 async def _read(request: web.Request, limit: int, kind: str) -> bytes:
     try:
         return await read_body(request, limit)
+    except BadBody as exc:
+        raise InvokeError(aws_error(400, "InvalidRequestContentException", str(exc))) from None
     except BodyTooLarge as exc:
-        raise _InvokeError(
+        raise InvokeError(
             aws_error(
                 413,
                 "RequestTooLargeException",
@@ -142,24 +144,24 @@ async def invoke_handler(request: web.Request) -> web.StreamResponse:
     """Handle one Invoke call; every failure is an AWS-shaped JSON error."""
     try:
         return await _invoke(request)
-    except _InvokeError as error:
+    except InvokeError as error:
         return error.response
 
 
 async def _invoke(request: web.Request) -> web.StreamResponse:
     context = request.app[MAIN]
     hub = context.hub()
-    name, _ = _function_name(request)
+    name, _ = function_name(request)
     kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
     if kind not in ("RequestResponse", "Event", "DryRun"):
-        raise _InvokeError(
+        raise InvokeError(
             aws_error(400, "InvalidParameterValueException", f"Unsupported invocation type: {kind}")
         )
-    _authorize(request, hub, name)
+    authorize(request, hub, name)
     try:
         context.invoker.get(name)
     except FunctionNotFound:
-        raise _not_found(request, name) from None
+        raise not_found(request, name) from None
     limit = hub.max_async_payload if kind == "Event" else hub.max_sync_payload
     body = await _read(request, limit, kind)
     if kind == "DryRun":
@@ -172,7 +174,7 @@ async def _invoke(request: web.Request) -> web.StreamResponse:
     try:
         result = await context.invoker.invoke(name, event, client_context=client_context)
     except Throttled as throttled:
-        raise _InvokeError(
+        raise InvokeError(
             aws_error(
                 429,
                 "TooManyRequestsException",
@@ -182,7 +184,7 @@ async def _invoke(request: web.Request) -> web.StreamResponse:
             )
         ) from None
     except FunctionNotFound:
-        raise _not_found(request, name) from None
+        raise not_found(request, name) from None
     return _result_response(result, tail=request.headers.get("X-Amz-Log-Type") == "Tail")
 
 

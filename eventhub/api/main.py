@@ -6,7 +6,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from eventhub.api.errors import BodyTooLarge, aws_error, read_body
+from eventhub.api import functions
+from eventhub.api.errors import BadBody, BodyTooLarge, aws_error, read_body
 from eventhub.api.invoke import invoke_handler
 from eventhub.api.state import MAIN, MainContext
 
@@ -29,6 +30,8 @@ async def _dispatch_target(request: web.Request) -> web.StreamResponse:
         body = await read_body(request, MAX_TARGET_BODY)
     except BodyTooLarge:
         return aws_json_error(413, "RequestEntityTooLarge", "request body too large")
+    except BadBody as exc:
+        return aws_json_error(400, "SerializationException", str(exc))
     return await handler(request, body)
 
 
@@ -83,6 +86,13 @@ def build_main_app(context: MainContext) -> web.Application:
     app = web.Application(client_max_size=MAX_TARGET_BODY)
     app[MAIN] = context
     app.router.add_post("/2015-03-31/functions/{name}/invocations", _no_tracebacks(invoke_handler))
+    for path in ("/2015-03-31/functions", "/2015-03-31/functions/"):
+        app.router.add_get(path, _no_tracebacks(functions.list_functions))
+    app.router.add_get("/2015-03-31/functions/{name}", _no_tracebacks(functions.get_function))
+    app.router.add_get(
+        "/2015-03-31/functions/{name}/configuration",
+        _no_tracebacks(functions.get_function_configuration),
+    )
     app.router.add_route("*", "/", _no_tracebacks(_root))
     app.router.add_route("*", "/{tail:.*}", _no_tracebacks(_fallback))
     return app

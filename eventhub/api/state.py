@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from eventhub.config.models import HubConfig
+from eventhub.config.models import FunctionConfig, HubConfig
 from eventhub.invoke.invoker import Invoker
 
 # An AWS JSON-protocol operation: ``X-Amz-Target`` value -> handler of the request.
@@ -22,6 +22,7 @@ class MainContext:
 
     invoker: Invoker
     hub: Callable[[], HubConfig]
+    functions: Callable[[], Mapping[str, FunctionConfig]] = dict
     targets: dict[str, TargetHandler] = field(default_factory=dict)
     fallbacks: list[Fallback] = field(default_factory=list)
 

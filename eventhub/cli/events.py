@@ -31,7 +31,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         for name, text in OPTIONS[kind].items():
             if name not in seen:
                 seen.add(name)
-                generate.add_argument(f"--{name.replace('_', '-')}", dest=f"opt_{name}", help=text)
+                generate.add_argument(
+                    f"--{name.replace('_', '-')}",
+                    dest=f"opt_{name}",
+                    metavar=name.upper(),
+                    help=text,
+                )
     generate.add_argument("--region", default="us-east-1", help="region in ARNs")
     generate.add_argument("--account-id", default="000000000000", help="account id in ARNs")
     generate.set_defaults(command=run)

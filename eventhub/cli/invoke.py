@@ -32,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--type", choices=sorted(TYPES), default="sync", help="invocation type")
     parser.add_argument("--local", action="store_true", help="run the handler in this process")
     parser.add_argument(
-        "--log", action="store_true", help="print the invocation's log tail to stderr"
+        "--log",
+        action="store_true",
+        help="print the invocation's log tail to stderr (--local always shows the log)",
     )
     parser.add_argument(
         "--token", default=os.environ.get("EVENTHUB_TOKEN"), help="bearer token ($EVENTHUB_TOKEN)"
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     payload = read_payload(args.payload)
     loaded = load(args.config)
     if args.local:
-        return _local(loaded, args.name, payload, args.type, args.log)
+        return _local(loaded, args.name, payload, args.type)
     headers = {"X-Amz-Invocation-Type": TYPES[args.type], "Content-Type": "application/json"}
     if args.log:
         headers["X-Amz-Log-Type"] = "Tail"
@@ -114,7 +116,8 @@ def _try_json(body: bytes) -> Any:
         return None
 
 
-def _local(loaded: Any, name: str, payload: bytes, kind: str, show_log: bool) -> int:
+def _local(loaded: Any, name: str, payload: bytes, kind: str) -> int:
+    """Run in this process, like ``sam local invoke``: the function log streams to stderr."""
     if kind == "async":
         raise CliError("--local runs sync and dry-run invocations; use the daemon for async")
     from eventhub.local import invoke_locally  # noqa: PLC0415 - imports the runtime only here
@@ -125,8 +128,6 @@ def _local(loaded: Any, name: str, payload: bytes, kind: str, show_log: bool) ->
     if result is None:
         print(json.dumps({"StatusCode": 204}))
         return 0
-    if show_log:
-        sys.stderr.write(result.log_tail)
     code = _print_result(200, result.payload, result.function_error, result.request_id)
     from eventhub.runtime.exit import leave_stuck_threads  # noqa: PLC0415
 

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                     f["name"],
                     f["handler"],
                     f["runtime"],
-                    f["timeout"],
+                    f"{f['timeout']:g}",
                     f["reserved_concurrency"],
                     f["running"],
                     f.get("invocations"),

@@ -12,7 +12,6 @@ from eventhub.config.sources import (
     KafkaSourceConfig,
     QueueSourceConfig,
     RabbitMQSourceConfig,
-    ScheduleSourceConfig,
     StreamSourceConfig,
 )
 
@@ -115,8 +114,6 @@ def _source_refs(
             )
     if isinstance(source, QueueSourceConfig):
         yield from _queue_mapping(config, path, source)
-    if isinstance(source, ScheduleSourceConfig):
-        yield from _schedule(path, source)
 
 
 def _queue_mapping(
@@ -140,15 +137,6 @@ def _queue_mapping(
             f"function timeout ({function.timeout:g} s) exceeds the visibility timeout of queue "
             f"{source.queue!r} ({queue.visibility_timeout} s), which AWS rejects",
         )
-
-
-def _schedule(path: tuple[str | int, ...], source: ScheduleSourceConfig) -> Iterator[Problem]:
-    from connectors.schedule_expressions import parse_schedule  # noqa: PLC0415 - lazy: croniter
-
-    try:
-        parse_schedule(source.expression, source.timezone)
-    except ValueError as exc:
-        yield (*path, "expression"), str(exc)
 
 
 def _routes(config: EventhubConfig) -> Iterator[Problem]:

@@ -388,6 +388,17 @@ class ScheduleSourceConfig(SourceBase):
             raise ValueError(f"{value!r} is not an IANA time zone") from None
         return value
 
+    @model_validator(mode="after")
+    def _expression(self) -> ScheduleSourceConfig:
+        # In the first pass, so a bad expression shows up with every other problem.
+        from connectors.schedule_expressions import parse_schedule  # noqa: PLC0415 - croniter
+
+        try:
+            parse_schedule(self.expression, self.timezone)
+        except ValueError as exc:
+            raise ValueErrorAt(str(exc), ("expression",)) from None
+        return self
+
 
 SourceConfig = Annotated[
     StreamSourceConfig

@@ -23,6 +23,9 @@ class EnvironmentSpec:
     timeout: float
     memory_mb: int
     max_concurrency: int
+    # A changed function on reload: import its handler module afresh (new code, new
+    # module state), as Lambda starts new environments after a configuration change.
+    reimport: bool = False
 
 
 @dataclass(frozen=True, slots=True)

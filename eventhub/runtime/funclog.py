@@ -21,6 +21,7 @@ from typing import Any, Protocol, TextIO
 import structlog
 
 _encode = json.encoder.encode_basestring_ascii
+_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -42,25 +43,29 @@ class FunctionLogSink(Protocol):
         """Per-invocation state handed back to ``line``."""
         ...
 
-    def line(self, state: Any, text: str, stream: str | None) -> None: ...
+    def line(self, state: Any, text: str, stream: str | None, level: str = "info") -> None: ...
 
 
 class StructlogSink:
-    """Lines through structlog's configured pipeline (the default)."""
+    """Lines through structlog's configured pipeline (the default, and the console)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, console: bool = False) -> None:
         self._logger = structlog.get_logger("eventhub.function")
+        self._console = console
 
     def begin(self, function: str, request_id: str) -> Any:
         return self._logger.bind(
             function=function, request_id=request_id, **dict(invocation_tags.get())
         )
 
-    def line(self, state: Any, text: str, stream: str | None) -> None:
+    def line(self, state: Any, text: str, stream: str | None, level: str = "info") -> None:
+        if self._console:  # Lambda separates traceback lines with \r; a terminal wants \n
+            text = text.replace("\r", "\n")
+        emit = getattr(state, level, state.info)
         if stream is None:
-            state.info(text)
+            emit(text)
         else:
-            state.info(text, stream=stream)
+            emit(text, stream=stream)
 
 
 class _Stamp:
@@ -91,10 +96,10 @@ class JsonLineSink:
     while every line still shows up within that iteration."""
 
     def __init__(
-        self, out: TextIO, *, enabled: bool, scrub: Callable[[str], str] | None = None
+        self, out: TextIO, *, threshold: int = 20, scrub: Callable[[str], str] | None = None
     ) -> None:
         self._out = out
-        self._enabled = enabled
+        self._threshold = threshold  # stdlib level numbers: lines below it are dropped
         self._scrub = scrub
         self._stamp = _Stamp()
         self._lock = threading.Lock()  # handler threads write too
@@ -106,14 +111,14 @@ class JsonLineSink:
             head += f"{_encode(key)}: {_encode(value)}, "
         return head
 
-    def line(self, state: Any, text: str, stream: str | None) -> None:
-        if not self._enabled:
+    def line(self, state: Any, text: str, stream: str | None, level: str = "info") -> None:
+        if _NUMBERS.get(level, 20) < self._threshold:
             return
         head = f'{state}"stream": "{stream}", ' if stream else state
         stamp = self._stamp.now()
         if self._scrub is not None:
             text = self._scrub(text)
-        record = f'{head}"event": {_encode(text)}, "level": "info", "timestamp": "{stamp}"}}\n'
+        record = f'{head}"event": {_encode(text)}, "level": "{level}", "timestamp": "{stamp}"}}\n'
         with self._lock:
             self._out.write(record)
         self._flush_soon()
@@ -147,3 +152,8 @@ def install_sink(new: FunctionLogSink | None) -> None:
     """Use ``new`` for function lines (None: back to structlog)."""
     global _sink  # noqa: PLW0603 - one sink per process, like structlog's configuration
     _sink = new if new is not None else StructlogSink()
+
+
+def install_console_sink() -> None:
+    """Function lines through structlog's console renderer, tracebacks on several lines."""
+    install_sink(StructlogSink(console=True))

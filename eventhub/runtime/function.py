@@ -181,7 +181,7 @@ class FunctionRuntime:
         except Exception as exc:  # noqa: BLE001 - whatever the handler raised is its error
             drop_runtime_frames(exc)
             value = error_document(exc, request_id)
-            log.line(aws_error_line(exc))
+            log.line(aws_error_line(exc), level="error")
             return _Ending(Outcome.FUNCTION_ERROR, value, to_json(value))
         return _Ending(
             Outcome.SUCCESS, returned.value, payload, returned.init_ms, returned.max_memory_mb
@@ -190,7 +190,7 @@ class FunctionRuntime:
     def _failed(self, failure: InvocationFailure, log: InvocationLog, request_id: str) -> _Ending:
         value = failure.document(request_id)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        log.line(failure_line(failure, request_id, stamp))
+        log.line(failure_line(failure, request_id, stamp), level="error")
         return _Ending(failure_outcome(failure), value, to_json(value))
 
     def _marshal(self, returned: HandlerReturn) -> bytes:

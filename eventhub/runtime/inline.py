@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ctypes
+import functools
 import inspect
 import threading
 import time
@@ -106,14 +107,16 @@ class InlineEnvironment:
             started = time.perf_counter()
             spec = self.spec
             ctx = contextvars.copy_context()
-            handler = await asyncio.get_running_loop().run_in_executor(
-                self._executor,
-                ctx.run,
+            load = functools.partial(
                 import_handler,
                 spec.handler,
                 spec.module,
                 spec.attribute,
                 spec.code_dir,
+                reimport=spec.reimport,
+            )
+            handler = await asyncio.get_running_loop().run_in_executor(
+                self._executor, ctx.run, load
             )
             self._is_async = _is_coroutine_function(handler)
             if self._is_async:

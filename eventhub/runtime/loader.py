@@ -7,6 +7,7 @@ import importlib.machinery
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from eventhub.runtime.errors import InitError
@@ -31,8 +32,19 @@ def _check_origin(top: str, code_dir: Path) -> None:
         )
 
 
-def import_handler(handler: str, module_name: str, attribute: str, code_dir: Path) -> Handler:
-    """Import ``module_name`` from ``code_dir`` and return its ``attribute``.
+def _forget_bytecode(module: ModuleType) -> None:
+    """A .pyc is trusted when the source's size and mtime (in whole seconds) match: an edit
+    within the same second would be missed, so drop it before a re-import."""
+    cached = getattr(module, "__cached__", None)
+    if isinstance(cached, str):
+        Path(cached).unlink(missing_ok=True)
+
+
+def import_handler(
+    handler: str, module_name: str, attribute: str, code_dir: Path, *, reimport: bool = False
+) -> Handler:
+    """Import ``module_name`` from ``code_dir`` and return its ``attribute``; with
+    ``reimport``, a module imported before is executed again (``importlib.reload``).
 
     Raises InitError with errorType ``Runtime.UserCodeSyntaxError``,
     ``Runtime.ImportModuleError`` or ``Runtime.HandlerNotFound``.
@@ -44,7 +56,10 @@ def import_handler(handler: str, module_name: str, attribute: str, code_dir: Pat
     if str(code_dir) not in sys.path:
         sys.path.insert(0, str(code_dir))
     try:
-        module = importlib.import_module(module_name)
+        loaded = sys.modules.get(module_name) if reimport else None
+        if loaded is not None:
+            _forget_bytecode(loaded)
+        module = importlib.reload(loaded) if loaded else importlib.import_module(module_name)
     except SyntaxError as exc:
         raise InitError(
             "Runtime.UserCodeSyntaxError",

@@ -22,6 +22,14 @@ from eventhub.runtime import funclog
 TAIL_BYTES = 4096
 _TRIM_AT = 256  # lines kept before trimming the tail to the last TAIL_BYTES
 
+_LEVELS = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+
 current_log: ContextVar[InvocationLog | None] = ContextVar("eventhub_invocation_log", default=None)
 
 
@@ -37,10 +45,10 @@ class InvocationLog:
         self._partial: dict[str, str] = {}
         self._tail: deque[str] = deque()
 
-    def line(self, text: str, stream: str | None = None) -> None:
+    def line(self, text: str, stream: str | None = None, level: str = "info") -> None:
         """One complete line of the function log (without its newline); ``stream`` names
         where handler output came from (stdout, stderr, log)."""
-        self._sink.line(self._state, text, stream)
+        self._sink.line(self._state, text, stream, level)
         self._keep(text + "\n")
 
     def write(self, text: str, stream: str) -> None:
@@ -125,8 +133,9 @@ class _CaptureHandler(logging.Handler):
             if record.exc_info:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
             text = f"[{record.levelname}]\t{stamp}.{millis:03d}Z\t{log.request_id}\t{message}"
+            level = _LEVELS.get(record.levelno, "info")
             for line in text.split("\n"):
-                log.line(line, "log")
+                log.line(line, "log", level)
         except Exception:  # noqa: BLE001 - logging must never break a handler
             self.handleError(record)
 

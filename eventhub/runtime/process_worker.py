@@ -316,7 +316,7 @@ class WorkerProcess:
         text, stream = str(header.get("text", "")), header.get("stream")
         current = self._log
         if current is not None and header.get("id") == current.request_id:
-            current.line(text, stream)
+            current.line(text, stream, str(header.get("level", "info")))
         else:  # output of a thread that outlived its invocation
             _function_log.info(
                 text, function=self.spec.function, request_id=header.get("id"), stream=stream

@@ -50,8 +50,11 @@ class FrameLog(InvocationLog):
         super().__init__("", request_id)
         self._channel = channel
 
-    def line(self, text: str, stream: str | None = None) -> None:
-        self._channel.send({"t": "log", "id": self.request_id, "stream": stream, "text": text})
+    def line(self, text: str, stream: str | None = None, level: str = "info") -> None:
+        frame = {"t": "log", "id": self.request_id, "stream": stream, "text": text}
+        if level != "info":
+            frame["level"] = level
+        self._channel.send(frame)
 
 
 class _OutOfMemory(Exception):  # noqa: N818 - a signal between two functions of this module

@@ -179,3 +179,15 @@ def test_default_six_mb_limit(tmp_path: Path) -> None:
             client.invoke(FunctionName="big", Payload=fits[:-1] + b'x"')
     finally:
         running.kill()
+
+
+def test_get_and_list_functions(lam: Any) -> None:
+    got = lam.get_function(FunctionName="orders")["Configuration"]
+    assert got["FunctionName"] == "orders"
+    assert got["FunctionArn"] == "arn:aws:lambda:us-east-1:000000000000:function:orders"
+    assert (got["Handler"], got["Timeout"], got["MemorySize"]) == ("b3_orders:handler", 3, 128)
+    assert lam.get_function_configuration(FunctionName="frozen")["Version"] == "$LATEST"
+    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert names == ["frozen", "orders"]
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName="nope")

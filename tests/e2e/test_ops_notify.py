@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import threading
 import time
@@ -125,4 +126,4 @@ def test_watchdog_abort_shows_where_the_loop_was_stuck(daemon_factory, write_fun
     assert daemon.proc.wait(10) == -signal.SIGABRT
     log = daemon.log_text()
     assert "Fatal Python error: Aborted" in log
-    assert 'stuck.py", line 5 in handler' in log
+    assert re.search(r'stuck\.py", line \d+ in handler', log)

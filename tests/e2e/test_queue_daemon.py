@@ -102,8 +102,18 @@ def test_send_cli_boto3_and_sources(daemon_factory, write_functions, tmp_path: P
     out = tmp_path / "done.jsonl"
     wait_until(lambda: len(bodies(out)) == 11, message="all handled")
     assert set(bodies(out)) == {"from-cli", *(f"boto-{i}" for i in range(10))}
-    status, payload = daemon.admin("GET", "/sources")
-    source = payload["sources"][0]
+    # the handler wrote its file before the batch's delete committed: wait for that too
+    source = wait_until(
+        lambda: next(
+            (
+                s
+                for s in daemon.admin("GET", "/sources")[1]["sources"]
+                if s["detail"].get("deleted") == 11
+            ),
+            None,
+        ),
+        message="deletes committed",
+    )
     assert source["connected"] is True
     assert source["last_result"] == "OK"
     assert source["detail"]["deleted"] == 11

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import io
 import json
 import urllib.parse
@@ -241,6 +242,22 @@ async def test_body_that_is_not_json_is_400(
         assert code == "InvalidRequestContentException"
         assert document["message"].startswith("Could not parse request body into json")
     assert client.hub.module("echo") is None
+
+
+async def test_gzip_encoded_bodies_are_decoded_and_broken_ones_are_400(
+    start_hub: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await start_hub()
+    gzipped = gzip.compress(b'{"zipped": true}')
+    status, _, body = await client.invoke("echo", gzipped, headers={"Content-Encoding": "gzip"})
+    assert status == 200
+    assert json.loads(body)["event"] == {"zipped": True}
+    status, headers, body = await client.invoke(
+        "echo", b"not gzip at all", headers={"Content-Encoding": "gzip"}
+    )
+    assert status == 400
+    code, _ = error_of(headers, body)
+    assert code == "InvalidRequestContentException"
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def test_request_ids_are_version_4_uuids() -> None:
 
 def test_json_sink_writes_structlog_shaped_lines_in_order() -> None:
     out = io.StringIO()
-    funclog.install_sink(funclog.JsonLineSink(out, enabled=True))
+    funclog.install_sink(funclog.JsonLineSink(out))
     try:
         log = InvocationLog("fn", "req-1")
         log.line("START RequestId: req-1 Version: $LATEST")
@@ -91,7 +91,7 @@ def test_json_sink_writes_structlog_shaped_lines_in_order() -> None:
 
 def test_disabled_json_sink_writes_nothing_but_keeps_the_tail() -> None:
     out = io.StringIO()
-    funclog.install_sink(funclog.JsonLineSink(out, enabled=False))
+    funclog.install_sink(funclog.JsonLineSink(out, threshold=30))
     try:
         log = InvocationLog("fn", "req-2")
         log.line("REPORT RequestId: req-2")
@@ -160,3 +160,29 @@ async def test_loop_guard_leaves_code_that_is_not_a_handler_alone() -> None:
         await asyncio.sleep(0)
     finally:
         await guard.stop()
+
+
+def test_error_lines_keep_their_level_and_pass_a_warning_threshold() -> None:
+    out = io.StringIO()
+    funclog.install_sink(funclog.JsonLineSink(out, threshold=30))
+    try:
+        log = InvocationLog("fn", "req-4")
+        log.line("START RequestId: req-4 Version: $LATEST")
+        log.line("[ERROR] ValueError: boom\rTraceback (most recent call last):", level="error")
+    finally:
+        funclog.install_sink(None)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["level"], line["event"][:7]) for line in lines] == [("error", "[ERROR]")]
+
+
+def test_console_sink_turns_lambda_carriage_returns_into_lines() -> None:
+    from structlog.testing import capture_logs
+
+    funclog.install_console_sink()
+    try:
+        with capture_logs() as logs:
+            InvocationLog("fn", "req-5").line("[ERROR] E: x\rTraceback\r  File", level="error")
+    finally:
+        funclog.install_sink(None)
+    assert logs[0]["event"] == "[ERROR] E: x\nTraceback\n  File"
+    assert logs[0]["log_level"] == "error"
