@@ -465,7 +465,7 @@ async def test_other_paths_answer_json_404(
     start_hub: Callable[..., Awaitable[Client]],
 ) -> None:
     client = await start_hub()
-    async with client.session.get(client.hub.url + "/2015-03-31/functions/echo") as response:
+    async with client.session.get(client.hub.url + "/2015-03-31/layers/some") as response:
         assert response.status == 404
         assert response.content_type == "application/json"
     async with client.session.get(client.hub.url + PATH.format("echo")) as response:
