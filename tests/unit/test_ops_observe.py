@@ -70,7 +70,7 @@ def test_queue_batches_count_success_partial_and_failure() -> None:
 
 async def test_function_lines_carry_the_tags_of_the_task_that_invoked() -> None:
     out = io.StringIO()
-    sink = JsonLineSink(out, enabled=True)
+    sink = JsonLineSink(out)
 
     async def lane() -> None:
         tag_invocations(source="clicks-in", shard="shardId-000000000001")
