@@ -23,6 +23,7 @@ _KNOWN_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 
+
 class QueueOperations:
     """Operations on queues; each takes the parsed request and returns the response members."""
 
