@@ -7,8 +7,6 @@ same fetch settings and start from the beginning in a fresh group; both are time
 their first record to their last (so the group join is not counted). Two rounds each,
 alternating; the best of each is compared. The mapping runs twice per round: with a ``def``
 no-op handler (run on the function's thread pool, as Lambda-style handlers usually are)
-and with an ``async def`` one (run on the loop). The mapping runs twice per round: with a ``def``
-no-op handler (run on the function's thread pool, as Lambda-style handlers usually are)
 and with an ``async def`` one (run on the loop).
 """
 
