@@ -83,6 +83,11 @@ class Lane:
             return self.pending[0][POSITION]
         return None
 
+    def unfinished(self) -> int:
+        """How many records of this lane are not finished yet."""
+        count = len(self.pending) + len(self.inflight or ())
+        return count + sum(len(entries) for entries, _ in self._splits)
+
     @property
     def idle(self) -> bool:
         return not (self.pending or self.inflight or self._splits)

@@ -89,6 +89,9 @@ class ShardWorker:
             count = len(lanes)
             for entry in entries:
                 lanes[hash(entry[KEY]) % count].append(entry)
+        if self._fed_next is None and self.stats.checkpoint is None:
+            # the shard resumes here: everything before it was committed earlier
+            self.stats.checkpoint = entries[0][POSITION]
         self._fed_next = entries[-1][POSITION] + 1
         self.stats.buffered += len(entries)
         self._buffered_bytes += sum(entry[SIZE] for entry in entries)
@@ -97,6 +100,10 @@ class ShardWorker:
         ):
             self._paused = True
             self.core.pause(self.info.id)
+
+    def unfinished(self) -> int:
+        """Records fed to the lanes and not finished yet (waiting, in flight, or retried)."""
+        return sum(lane.unfinished() for lane in self.lanes)
 
     def taken(self, count: int, size: int) -> None:
         """A lane took ``count`` buffered records into a batch; resume below half full."""

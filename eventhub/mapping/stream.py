@@ -136,9 +136,15 @@ class StreamMapping:
         )
 
     def statistics(self) -> StreamStatistics:
-        """Totals and per-shard counters: iterator age, lag, batches, retries, blocked."""
+        """Totals and per-shard counters: iterator age, lag, batches, retries, blocked.
+
+        A shard's lag counts every record not processed yet: those the source still holds
+        and those fed to the shard's lanes and not finished (a blocked batch included)."""
         return snapshot(
-            [(worker.stats, self._source.lag(shard)) for shard, worker in self._workers.items()],
+            [
+                (worker.stats, _plus(self._source.lag(shard), worker.unfinished()))
+                for shard, worker in self._workers.items()
+            ],
             self._retired,
         )
 
@@ -216,3 +222,7 @@ class StreamMapping:
         self.metrics.blocked_shards(blocked)
         if not blocked and self._last_result.startswith("PROBLEM"):
             self._last_result = "OK"
+
+
+def _plus(unread: int | None, unfinished: int) -> int | None:
+    return None if unread is None else unread + unfinished

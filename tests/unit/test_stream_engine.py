@@ -389,3 +389,29 @@ async def test_statistics_show_shards_batches_and_iterator_age():
     assert detail["blocked_shards"] == 0
     assert detail["shard_detail"]["shard-0"]["checkpoint"] == 5
     assert detail["lag"] == 0
+
+
+async def test_a_blocked_shard_counts_its_stuck_records_as_lag_and_shows_where_it_resumed():
+    source = FakeStreamSource(1)
+    for i in range(2):
+        source.put(0, {"i": i})
+    async with Running(make_mapping(source, FakeFunction())):
+        await until(lambda: source.committed.get("shard-0") == 2)
+
+    failures: list[int] = []
+
+    def behaviour(event: Any) -> None:
+        failures.append(1)
+        raise ValueError("down")
+
+    for i in range(2, 6):
+        source.put(0, {"i": i})
+    retry = RetryPolicy(base_delay=0.001, max_delay=0.005)
+    mapping = make_mapping(source, FakeFunction(behaviour), retry=retry)  # a restart
+    async with Running(mapping):
+        await until(lambda: len(failures) >= 2)
+        shard = mapping.status().detail["shard_detail"]["shard-0"]
+        assert shard["blocked"]
+        assert shard["checkpoint"] == 2  # resumed after the two records done before
+        assert shard["lag"] == 4  # nothing left to read, but four records not processed
+        assert mapping.statistics().lag == 4
