@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -45,15 +46,25 @@ class BodyTooLarge(Exception):  # noqa: N818 - a condition, mapped to 413
         self.limit = limit
 
 
+# A client that declares a body and stops sending it must not hold a connection forever.
+BODY_TIMEOUT = 30.0
+
+
 class BadBody(Exception):  # noqa: N818 - a condition, mapped to 400
     """The request body could not be read: cut off, or a broken Content-Encoding."""
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole (decoded) body; BodyTooLarge as soon as it exceeds ``limit`` bytes,
-    BadBody when it cannot be read."""
+    BadBody when it cannot be read or stops arriving for ``BODY_TIMEOUT`` seconds."""
+    declared = request.content_length
     try:
-        return await _read_body(request, limit)
+        if declared is not None and request.content.total_bytes >= declared:
+            return await _read_body(request, limit)  # all here already: no timer needed
+        async with asyncio.timeout(BODY_TIMEOUT):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise BadBody(f"the request body did not arrive within {BODY_TIMEOUT:.0f} s") from None
     except (
         HttpProcessingError,
         ClientPayloadError,

@@ -157,6 +157,11 @@ async def _invoke(request: web.Request) -> web.StreamResponse:
         raise InvokeError(
             aws_error(400, "InvalidParameterValueException", f"Unsupported invocation type: {kind}")
         )
+    log_type = request.headers.get("X-Amz-Log-Type", "None")
+    if log_type not in ("None", "Tail"):
+        raise InvokeError(
+            aws_error(400, "InvalidParameterValueException", f"Unsupported log type: {log_type}")
+        )
     authorize(request, hub, name)
     try:
         context.invoker.get(name)
@@ -185,7 +190,7 @@ async def _invoke(request: web.Request) -> web.StreamResponse:
         ) from None
     except FunctionNotFound:
         raise not_found(request, name) from None
-    return _result_response(result, tail=request.headers.get("X-Amz-Log-Type") == "Tail")
+    return _result_response(result, tail=log_type == "Tail")
 
 
 def _result_response(result: InvocationResult, *, tail: bool) -> web.Response:

@@ -221,6 +221,36 @@ async def test_every_name_the_config_accepts_can_be_invoked(
         assert json.loads(body)["arn"] == ARN.format("orders.v2")
 
 
+async def test_unknown_log_type_is_400_and_runs_nothing(
+    start_hub: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await start_hub()
+    status, headers, body = await client.invoke("echo", headers={"X-Amz-Log-Type": "Bogus"})
+    assert status == 400
+    code, _ = error_of(headers, body)
+    assert code == "InvalidParameterValueException"
+    assert client.hub.module("echo") is None  # never imported, so never ran
+
+
+async def test_a_body_that_stops_arriving_is_answered_400_not_held_open(
+    start_hub: Callable[..., Awaitable[Client]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventhub.api.errors.BODY_TIMEOUT", 0.2)
+    client = await start_hub()
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.hub.hub.main_port)
+    writer.write(
+        f"POST {PATH.format('echo')} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{{}}".encode()
+    )
+    await writer.drain()
+    async with asyncio.timeout(10):
+        head = await reader.readline()
+        rest = await reader.read(65536)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"did not arrive within" in rest
+    assert client.hub.module("echo") is None  # never ran
+
+
 async def test_invalid_function_name_is_a_clear_400(
     start_hub: Callable[..., Awaitable[Client]],
 ) -> None:
