@@ -83,6 +83,9 @@ class EmbeddedQueues:
         self._signals: dict[str, _Signal] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._cleanups: set[asyncio.Future[Any]] = set()
+        # queue -> (its config, first served, last changed), epoch seconds, for SQS's
+        # CreatedTimestamp / LastModifiedTimestamp (queues come from the config file)
+        self._served: dict[str, tuple[QueueConfig, int, int]] = {}
 
     @staticmethod
     def of(store: Store) -> EmbeddedQueues | None:
@@ -95,6 +98,7 @@ class EmbeddedQueues:
         from connectors.sqs_api import targets  # noqa: PLC0415 - api imports this module
 
         self._env = env
+        self._note_served()
         self._store = QueueStore(env.store)
         await self._store.open()
         env.main.targets.update(targets(self))
@@ -103,6 +107,7 @@ class EmbeddedQueues:
 
     async def reconfigure(self, env: HubEnv) -> None:
         self._env = env
+        self._note_served()
         for signal in self._signals.values():
             signal.notify()  # receivers re-read visibility timeouts and redrive policies
 
@@ -139,6 +144,23 @@ class EmbeddedQueues:
         if queue is None:
             raise QueueNotFound(name)
         return queue
+
+    def _note_served(self) -> None:
+        now = int(time.time())
+        served = {}
+        for name, queue in self.env.loaded.config.queues.items():
+            old = self._served.get(name)
+            if old is None:
+                served[name] = (queue, now, now)
+            else:
+                served[name] = (queue, old[1], old[2] if old[0] == queue else now)
+        self._served = served
+
+    def timestamps(self, name: str) -> tuple[int, int]:
+        """(created, last modified) in epoch seconds: when this hub started serving the
+        queue, and when a reload last changed its settings."""
+        _, created, modified = self._served[name]
+        return created, modified
 
     def arn(self, name: str) -> str:
         hub = self.env.loaded.config.hub

@@ -84,6 +84,7 @@ class QueueOperations:
         wanted = set(str_list(payload, "AttributeNames"))
         config = self.queues.config(name)
         depth = await self.queues.depth(name)
+        created, modified = self.queues.timestamps(name)
         values = {
             "QueueArn": self.queues.arn(name),
             "ApproximateNumberOfMessages": str(depth.visible),
@@ -96,6 +97,8 @@ class QueueOperations:
             "ReceiveMessageWaitTimeSeconds": "0",
             "RedriveAllowPolicy": '{"redrivePermission":"allowAll"}',
             "SqsManagedSseEnabled": "false",
+            "CreatedTimestamp": str(created),
+            "LastModifiedTimestamp": str(modified),
         }
         if config.fifo:
             values["FifoQueue"] = "true"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -109,6 +110,8 @@ def test_visibility_timeout_and_change_message_visibility(sqs: Any) -> None:
     assert "Messages" not in sqs.receive_message(QueueUrl=q)  # in flight: invisible
     attrs = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+    created, modified = int(attrs["CreatedTimestamp"]), int(attrs["LastModifiedTimestamp"])
+    assert 0 < created <= modified <= time.time()  # every attribute real SQS gives for All
     sqs.change_message_visibility(
         QueueUrl=q, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=0
     )
