@@ -28,6 +28,37 @@ def cross_check(config: EventhubConfig) -> list[Problem]:
     ]
 
 
+# The keys of a source that name another entry: (key, section, noun), by source type.
+_NAMED = {"function": ("functions", "function")}
+_NAMED_BY_TYPE = {
+    "stream": {"stream": ("streams", "stream")},
+    "queue": {"queue": ("queues", "queue")},
+    "kafka": {"connection": ("connections", "connection")},
+    "rabbitmq": {"connection": ("connections", "connection")},
+}
+
+
+def raw_references(data: dict[str, object]) -> list[Problem]:
+    """The name references of ``sources`` checked on the raw document, for a file that
+    failed schema validation: ``validate`` then still lists a source naming a missing
+    function, stream, queue or connection with the other problems, not in a second round."""
+    sources = data.get("sources")
+    if not isinstance(sources, dict):
+        return []
+    problems: list[Problem] = []
+    for name, source in sources.items():
+        if not isinstance(source, dict):
+            continue
+        named = {**_NAMED, **_NAMED_BY_TYPE.get(str(source.get("type")), {})}
+        for key, (section, noun) in named.items():
+            target, entries = source.get(key), data.get(section)
+            if isinstance(target, str) and not (isinstance(entries, dict) and target in entries):
+                problems.append(
+                    (("sources", name, key), f"{noun} {target!r} is not defined under {section}")
+                )
+    return problems
+
+
 def _destination(
     config: EventhubConfig, path: tuple[str | int, ...], uri: str
 ) -> Iterator[Problem]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from eventhub.config.crossref import cross_check
+from eventhub.config.crossref import cross_check, raw_references
 from eventhub.config.errors import ConfigError, ConfigIssue
 from eventhub.config.messages import located
 from eventhub.config.root import EventhubConfig
@@ -73,6 +73,12 @@ def parse_config(text: str, env: Mapping[str, str], filename: str | None = None)
             path, message = located(doc.data, error)
             if path not in doc.unset:  # an unset ${VAR} was reported; its "" is no news
                 issues.append(ConfigIssue(dotted(path), message, doc.line_of(path)))
+        known = {issue.path for issue in issues}
+        issues.extend(
+            ConfigIssue(dotted(path), message, doc.line_of(path))
+            for path, message in raw_references(doc.data)
+            if dotted(path) not in known
+        )
         raise ConfigError(issues, filename) from None
     issues.extend(
         ConfigIssue(dotted(path), message, doc.line_of(path))

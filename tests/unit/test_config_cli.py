@@ -56,8 +56,9 @@ def test_invalid_file_exits_1_and_prints_every_problem(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "broken.yaml:5: functions.f.timeout: must be <= 900",
         "broken.yaml:6: functions.f.tmeout: unknown key (did you mean 'timeout'?)",
+        "broken.yaml:10: sources.orders.stream: stream 'clicks' is not defined under streams",
         "broken.yaml:12: sources.orders.batch_size: must be <= 10000",
-        "eventhub: configuration invalid (3 problems)",
+        "eventhub: configuration invalid (4 problems)",
     ]
 
 

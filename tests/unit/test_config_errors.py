@@ -669,7 +669,7 @@ def test_every_problem_is_reported_in_file_order() -> None:
         "sources:\n"
         "  s:\n"
         "    type: stream\n"
-        "    stream: clicks\n"
+        "    stream: clicks\n"  # 15: no streams section, reported with the schema errors
         "    function: a\n"
         "    batch_size: 0\n"  # 17
     )
@@ -679,6 +679,7 @@ def test_every_problem_is_reported_in_file_order() -> None:
         (8, "functions.a.timeout"),
         (8, "functions.a.timeout"),
         (11, "functions.b.environment.X"),
+        (15, "sources.s.stream"),
         (17, "sources.s.batch_size"),
     ]
     assert sorted(i.message for i in issues if i.line == 8) == ["duplicate key", "must be <= 900"]
@@ -696,6 +697,24 @@ def test_reference_problems_are_all_reported_together() -> None:
         "sources.a.stream",
         "sources.b.function",
         "sources.c.connection",
+    ]
+
+
+def test_reference_problems_come_with_schema_problems_not_in_a_second_round() -> None:
+    text = PREAMBLE + (
+        "  typo: {handler: t:handler, timout: 3}\n"
+        "sources:\n"
+        "  a: {type: queue, queue: nope, function: typo, batch_size: 20000}\n"
+        "  b: {type: rabbitmq, connection: mq, queue: anything, function: ghost}\n"
+        "  c: {type: kafka, connection: kafka-main, topics: [t], function: work}\n"
+    )
+    issues = problems(text)
+    assert sorted(i.path for i in issues) == [
+        "functions.typo.timout",
+        "sources.a.batch_size",
+        "sources.a.queue",  # a function that failed its schema still exists by name
+        "sources.b.connection",  # a RabbitMQ queue is the broker's, not an embedded one
+        "sources.b.function",
     ]
 
 
