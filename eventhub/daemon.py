@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import faulthandler
+import gc
 import os
 import signal
 import sys
@@ -23,10 +24,18 @@ from eventhub.runtime.logcapture import install_capture
 log = structlog.get_logger("eventhub.daemon")
 
 SWITCH_INTERVAL = 0.0005
+# A mapping holds thousands of live record dicts in its buffers, so the default gen-0
+# threshold (700) runs the collector every few hundred records and promotes them into
+# ever larger older generations. Fewer young collections, and the start-up objects (modules,
+# config, handlers) frozen out of them, made the Kafka mapping about a third faster
+# (bench/kafka_mapping.py, docs/performance.md). Garbage without cycles is still freed at
+# once by reference counting; only cyclic garbage waits longer.
+GC_THRESHOLDS = (50_000, 50, 100)
 
 
 def prepare_process(loaded: LoadedConfig) -> None:
-    """Process-wide setup done once: logs, handler output capture, environment overlay."""
+    """Process-wide setup done once: logs, handler output capture, environment overlay,
+    thread switching and garbage-collector thresholds."""
     hub = loaded.config.hub
     configure_logging(hub.log_format, hub.log_level)
     remember_secrets(loaded.config)
@@ -35,6 +44,7 @@ def prepare_process(loaded: LoadedConfig) -> None:
     # `def` handlers run on threads next to the event loop: with the default 5 ms switch
     # interval a handler thread can wait that long for the GIL at every hand-off.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve(loaded: LoadedConfig) -> int:
@@ -101,14 +111,15 @@ async def _serve(loaded: LoadedConfig, notifier: Notifier) -> int:
     hub.reload_hooks.append(lambda new: remember_secrets(new.config))
     hub.reload_hooks.append(lambda new: watch.set_enabled(new.config.hub.watch_config))
 
-    async def watch_once_ready() -> None:
+    async def once_ready() -> None:
         await hub.ready.wait()
+        gc.freeze()  # what start-up built lives as long as the process: never scan it again
         watch.set_enabled(hub.loaded.config.hub.watch_config)
 
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, on_interrupt)
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    starter = loop.create_task(watch_once_ready(), name="config-watch-start")
+    starter = loop.create_task(once_ready(), name="once-ready")
     try:
         await hub.run(stop)
     finally:
