@@ -135,6 +135,12 @@ class QueueOperations:
         destination = None
         if destination_arn is not None:
             destination = self._arn_queue("DestinationArn", destination_arn)
+            if destination == source:
+                raise invalid(
+                    "DestinationArn",
+                    destination_arn,
+                    "The source and destination queues must be different.",
+                )
             if self.queues.config(destination).fifo != self.queues.config(source).fifo:
                 raise invalid(
                     "DestinationArn",

@@ -150,7 +150,11 @@ def test_redrive_moves_to_the_dead_letter_queue_after_max_receive_count(sqs: Any
     sqs.change_message_visibility(
         QueueUrl=dlq, ReceiptHandle=dead["ReceiptHandle"], VisibilityTimeout=0
     )
-    handle = sqs.start_message_move_task(SourceArn="arn:aws:sqs:us-east-1:000000000000:jobs-dlq")
+    dlq_arn = "arn:aws:sqs:us-east-1:000000000000:jobs-dlq"
+    with pytest.raises(ClientError) as into_itself:
+        sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=dlq_arn)
+    assert into_itself.value.response["Error"]["Code"] == "InvalidParameterValue"
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)
     tasks = sqs.list_message_move_tasks(SourceArn="arn:aws:sqs:us-east-1:000000000000:jobs-dlq")
     assert tasks["Results"][0]["TaskHandle"] == handle["TaskHandle"]
     assert tasks["Results"][0]["ApproximateNumberOfMessagesMoved"] == 1
