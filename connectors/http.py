@@ -17,8 +17,8 @@ from aiohttp import web
 
 from connectors import http_cors
 from connectors.http_gateway import Endpoint
-from connectors.http_routes import RouteTable, parse_route
-from eventhub.config.sources import HttpSourceConfig
+from connectors.http_routes import STANDARD_METHODS, RouteTable, parse_route
+from eventhub.config.sources import HttpCors, HttpSourceConfig
 from eventhub.hubenv import HubEnv
 from eventhub.sources import SourceStatus
 
@@ -68,14 +68,29 @@ class HttpRouter:
         table = self.table
         raw_path = request.rel_url.raw_path
         if http_cors.is_preflight(request.method, request.headers):
-            found = table.match(http_cors.requested_method(request.headers), raw_path)
-            if found is not None and found.target.cors is not None:
-                headers = http_cors.preflight_headers(found.target.cors, request.headers)
+            cors = _cors_of_path(table, http_cors.requested_method(request.headers), raw_path)
+            if cors is not None:
+                headers = http_cors.preflight_headers(cors, request.headers)
                 return web.Response(status=204, headers=headers)
         match = table.match(request.method, raw_path)
         if match is None:
             return None
         return await match.target.serve(request, match.params)
+
+
+def _cors_of_path(table: RouteTable[Endpoint], method: str, raw_path: str) -> HttpCors | None:
+    """The CORS settings a preflight for ``method`` on ``raw_path`` is answered with: the
+    route for that method's, else those of any route of the path that has CORS, so a
+    method it does not allow gets a 204 without CORS headers rather than reaching another
+    route (API Gateway answers every preflight of a CORS-enabled API itself)."""
+    found = table.match(method, raw_path)
+    if found is not None and found.target.cors is not None:
+        return found.target.cors
+    for other in sorted(STANDARD_METHODS - {method}):
+        found = table.match(other, raw_path)
+        if found is not None and found.target.cors is not None:
+            return found.target.cors
+    return None
 
 
 class HttpSource:

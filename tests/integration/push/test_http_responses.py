@@ -245,6 +245,19 @@ async def test_cors_preflight_is_answered_by_the_hub(hub_factory: Any) -> None:
     assert "Access-Control-Allow-Origin" not in headers
 
 
+async def test_a_preflight_for_a_method_the_path_lacks_is_answered_not_routed_elsewhere(
+    hub_factory: Any,
+) -> None:
+    config = hub_config(route="POST /r/{kind}", cors={"allow_origins": ["https://app.example"]})
+    config["sources"]["fallback"] = {"type": "http", "route": "$default", "function": "results"}
+    running = await hub_factory(config, {"results": RESULTS})
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "DELETE"}
+    status, headers, raw = await fetch(f"{running.url}/r/dict", "OPTIONS", headers=preflight)
+    assert (status, raw) == (204, b"")
+    assert "Access-Control-Allow-Origin" not in headers
+    assert calls() == []  # neither the POST route's function nor $default's ran
+
+
 async def test_without_cors_options_goes_to_the_function(hub_factory: Any) -> None:
     running = await hub_factory(hub_config(), {"results": RESULTS})
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
