@@ -248,6 +248,7 @@ class RabbitMQSourceConfig(QueueMappingBase):
     )
 
 
+_INVOKE_API = "/2015-03-31/"  # the hub's own API on the same listener
 _ROUTE = re.compile(r"^(?P<method>ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<path>/[^\s?#]*)$")
 
 
@@ -290,13 +291,23 @@ class HttpSourceConfig(SourceBase):
         match = _ROUTE.match(value)
         if not match:
             raise ValueError("must be `METHOD /path` (METHOD one of ANY, GET, POST, PUT, ...)")
-        segments = match.group("path").split("/")[1:]
+        path = match.group("path")
+        if path.startswith(_INVOKE_API):
+            raise ValueError(f"paths under {_INVOKE_API} belong to the Lambda Invoke API")
+        segments = path.split("/")[1:]
+        if path != "/" and "" in segments:
+            raise ValueError("the path has an empty segment (`//` or a trailing `/`)")
+        names: set[str] = set()
         for index, segment in enumerate(segments):
             if "{" in segment or "}" in segment:
                 if not re.fullmatch(r"\{[A-Za-z0-9_.-]+\+?\}", segment):
                     raise ValueError(f"path segment {segment!r} must be a whole {{param}}")
                 if segment.endswith("+}") and index != len(segments) - 1:
                     raise ValueError("a greedy {param+} must be the last path segment")
+                name = segment.strip("{}+")
+                if name in names:
+                    raise ValueError(f"the path parameter {name!r} appears twice")
+                names.add(name)
         return value
 
 

@@ -482,6 +482,25 @@ CASES = [
         id="route-greedy-not-last",
     ),
     pytest.param(
+        "sources:\n  api:\n    type: http\n    route: GET /a/{x}/b/{x}  #<\n    function: work\n",
+        "sources.api.route",
+        "the path parameter 'x' appears twice",
+        id="route-duplicate-parameter",
+    ),
+    pytest.param(
+        "sources:\n  api:\n    type: http\n    route: GET /a//b  #<\n    function: work\n",
+        "sources.api.route",
+        "the path has an empty segment",
+        id="route-empty-segment",
+    ),
+    pytest.param(
+        "sources:\n  api:\n    type: http\n"
+        "    route: POST /2015-03-31/functions/{n}/invocations  #<\n    function: work\n",
+        "sources.api.route",
+        "belong to the Lambda Invoke API",
+        id="route-under-the-invoke-api",
+    ),
+    pytest.param(
         "sources:\n  one:\n    type: http\n    route: GET /orders/{id}\n    function: work\n"
         "  two:\n    type: http\n    route: GET /orders/{order}  #<\n    function: work\n",
         "sources.two.route",
