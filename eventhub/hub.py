@@ -23,6 +23,7 @@ from eventhub.hubenv import HubEnv, Service
 from eventhub.invoke.async_queue import AsyncDispatcher
 from eventhub.invoke.destinations import DestinationContext, DestinationPool
 from eventhub.invoke.invoker import Invoker
+from eventhub.logs import quiet_client_errors
 from eventhub.metrics import Metrics
 from eventhub.notify import Notifier
 from eventhub.runtime.loopguard import loop_guard
@@ -158,6 +159,7 @@ class Hub:
 
     async def _start_listeners(self, main: MainContext) -> None:
         hub = self.loaded.config.hub
+        quiet_client_errors()
         grace = hub.shutdown_grace
         for app, key in ((build_main_app(main), "listen"), (build_admin_app(self), "admin_listen")):
             address: str = getattr(hub, key)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, SecretStr
 from structlog.typing import EventDict, WrappedLogger
 
@@ -174,3 +175,19 @@ def _route_stdlib(level: int) -> None:
         handler = _ToStructlog()
         handler.setLevel(max(level, logging.WARNING))
         root.addHandler(handler)
+
+
+def _client_error_is_debug(record: logging.LogRecord) -> bool:
+    """aiohttp logs a malformed request (bad URL, header, chunking) as an error with a
+    traceback; it is the client's mistake, answered 400, so it is logged at debug."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return True
+
+
+def quiet_client_errors() -> None:
+    """Install :func:`_client_error_is_debug` on aiohttp's server logger (idempotent)."""
+    server = logging.getLogger("aiohttp.server")
+    if _client_error_is_debug not in server.filters:
+        server.addFilter(_client_error_is_debug)
