@@ -33,7 +33,8 @@ _HTTP_OPTIONS = {
     "method": "HTTP method (default: GET, or POST when a body is given)",
     "path": "request path, may include ?query (default: /items/42)",
     "body": "request body, sent as application/json (default: none)",
-    "route": "route template such as /items/{id}; path parameters are taken from path",
+    "route": "the route as in the config (`GET /items/{id}`, `$default`) or just its path; "
+    "path parameters are taken from --path",
 }
 OPTIONS: dict[str, dict[str, str]] = {
     "sqs": {
@@ -230,14 +231,29 @@ def match_route(route: str, path: str) -> dict[str, str] | None:
     return params if len(segments) == len(pattern) else None
 
 
+def _split_route(route: str | None) -> tuple[str | None, str | None]:
+    """(method, path template) of ``METHOD /path``, ``/path`` or ``$default`` (None, None)."""
+    if not route or route == "$default":
+        return None, None
+    method, sep, template = route.partition(" ")
+    if sep:
+        return method.upper(), template.strip()
+    return None, route
+
+
 def _http_request(region: str, options: Mapping[str, Any], route: str | None) -> apigw.HttpRequest:
-    """The sample request; ``route`` ``None`` means the ``$default`` route (no parameters)."""
+    """The sample request; ``route`` ``None`` or ``$default`` means the ``$default`` route
+    (no parameters); otherwise ``METHOD /path`` as in the config, or just ``/path``."""
     body = _str(options, "body", "")
-    method = _str(options, "method", "POST" if body else "GET").upper()
+    route_method, template = _split_route(route)
+    default_method = route_method if route_method not in (None, "ANY") else None
+    method = _str(options, "method", default_method or ("POST" if body else "GET")).upper()
     raw_path, _, raw_query = _str(options, "path", "/items/42").partition("?")
-    params = None if route is None else match_route(route, raw_path)
-    if route is not None and params is None:
-        raise ValueError(f"path {raw_path!r} does not match route {route!r}")
+    if not raw_path.startswith("/"):
+        raise ValueError(f"path {raw_path!r} must start with /")
+    params = None if template is None else match_route(template, raw_path)
+    if template is not None and params is None:
+        raise ValueError(f"path {raw_path!r} does not match route {template!r}")
     api_id = secrets.token_hex(5)
     domain = f"{api_id}.execute-api.{region}.amazonaws.com"
     headers = [("Accept", "*/*"), ("Host", domain), ("User-Agent", "eventhub-sample/1.0")]
@@ -249,10 +265,10 @@ def _http_request(region: str, options: Mapping[str, Any], route: str | None) ->
         raw_path=raw_path,
         raw_query=raw_query,
         headers=headers,
-        body=body.encode(),
+        body=body.encode("utf-8", "surrogateescape"),  # bytes a shell argument carried
         source_ip="203.0.113.7",
-        route_key="$default" if route is None else f"{method} {route}",
-        resource="/{proxy+}" if route is None else route,
+        route_key="$default" if template is None else f"{route_method or method} {template}",
+        resource="/{proxy+}" if template is None else template,
         path_parameters=params or None,
         request_id=str(uuid.uuid4()),
         time=datetime.now(UTC),

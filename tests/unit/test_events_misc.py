@@ -258,6 +258,23 @@ def test_http_samples_match_routes() -> None:
         samples.generate("apigw-v1", path="/a", route="/b/{id}")
 
 
+def test_http_samples_take_routes_as_the_config_writes_them() -> None:
+    event = samples.generate("apigw-v2", route="PUT /orders/{id}", path="/orders/42")
+    assert event["routeKey"] == "PUT /orders/{id}"
+    assert event["requestContext"]["http"]["method"] == "PUT"  # from the route
+    assert event["pathParameters"] == {"id": "42"}
+    assert samples.generate("apigw-v2", route="$default", path="/x")["routeKey"] == "$default"
+    any_route = samples.generate("apigw-v2", route="ANY /f/{p+}", path="/f/a/b", method="patch")
+    assert (any_route["routeKey"], any_route["pathParameters"]) == ("ANY /f/{p+}", {"p": "a/b"})
+    assert any_route["requestContext"]["http"]["method"] == "PATCH"
+    v1 = samples.generate("apigw-v1", route="POST /orders/{id}", path="/orders/7")
+    assert (v1["resource"], v1["httpMethod"]) == ("/orders/{id}", "POST")
+    with pytest.raises(ValueError, match="must start with /"):
+        samples.generate("apigw-v2", path="noslash")
+    raw = samples.generate("apigw-v2", body="\udcff")  # a non-UTF-8 byte from a shell argument
+    assert (raw["body"], raw["isBase64Encoded"]) == ("/w==", True)
+
+
 def test_route_matching() -> None:
     assert samples.match_route("/items/{id}", "/items/42") == {"id": "42"}
     assert samples.match_route("/items/{id}", "/items/42/x") is None
