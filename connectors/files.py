@@ -240,8 +240,9 @@ class FilesSource:
 
 def _expand(fs: BucketFS, tracker: Tracker, paths: set[str]) -> list[str]:
     """Keys to look at for the paths the watcher reported (directories expand to their
-    contents; a vanished directory to the announced keys that were inside it)."""
-    keys: list[str] = []
+    contents; a vanished directory to the announced keys that were inside it), and every
+    symbolic link, whose target may be what changed."""
+    keys: list[str] = list(fs.links)
     for path in paths:
         key = fs.key_of(path)
         if key is None:

@@ -50,6 +50,10 @@ class BucketFS:
         self.directory = directory
         self.real = Path(os.path.realpath(directory))
         self._patterns = tuple(ignore)
+        # Keys last seen as symbolic links. A change to what a link leads to is reported
+        # by the watcher under the target's path only, so links are looked at again
+        # whenever anything changed (see ``connectors.files._expand``).
+        self.links: set[str] = set()
 
     def ignored(self, key: str) -> bool:
         """Whether any component of ``key`` matches an ignore pattern."""
@@ -92,9 +96,12 @@ class BucketFS:
         try:
             info = os.lstat(path)
         except OSError:
+            self.links.discard(key)
             return None
         if st.S_ISLNK(info.st_mode):
+            self.links.add(key)
             return self._follow(key, path)
+        self.links.discard(key)
         if not st.S_ISREG(info.st_mode):
             return None
         return _stat(info)

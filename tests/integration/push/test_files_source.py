@@ -233,6 +233,29 @@ async def test_symlink_escape_is_ignored_and_logged(hub_factory: Any, tmp_path: 
     assert "top secret" not in json.dumps(events(tmp_path))
 
 
+async def test_links_follow_their_target_when_it_changes(hub_factory: Any, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    bucket = await start(hub_factory, tmp_path)
+    (bucket / "a.txt").write_text("v1")
+    await eventually(lambda: len(records(tmp_path)) == 1)
+    (bucket / "link.txt").symlink_to(bucket / "a.txt")
+    (bucket / "chain.txt").symlink_to("link.txt")  # relative, through the other link
+    await eventually(lambda: len(records(tmp_path)) == 3)
+    (bucket / "a.txt").write_text("version two")  # the links now read the new content
+    await eventually(lambda: len(records(tmp_path)) == 6)
+    (bucket / "a.txt").unlink()
+    (bucket / "a.txt").symlink_to(secret)  # now every link leads outside the bucket
+    await eventually(lambda: len(records(tmp_path)) == 9)
+    await asyncio.sleep(0.3)
+    assert sorted(records(tmp_path)[6:]) == [
+        ("ObjectRemoved:Delete", "a.txt"),
+        ("ObjectRemoved:Delete", "chain.txt"),
+        ("ObjectRemoved:Delete", "link.txt"),
+    ]
+    assert "top secret" not in json.dumps(events(tmp_path))
+
+
 async def test_changes_while_stopped_are_announced_once_at_start(
     hub_factory: Any, tmp_path: Path
 ) -> None:
