@@ -24,12 +24,13 @@ class LoadedConfig:
     """A valid configuration and where it came from; relative paths resolve against ``base_dir``."""
 
     config: EventhubConfig
-    path: Path
+    path: Path  # absolute, symlinks kept: a reload reads what the name points to *now*
     text: str
+    base: Path | None = None  # the real directory of the file when it was read
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent
+        return self.base if self.base is not None else self.path.parent
 
     def resolve(self, value: str) -> Path:
         """A path from the file, made absolute against the config file's directory."""
@@ -55,7 +56,11 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigIssue("", f"not UTF-8 text: {exc.reason}")], str(file)) from None
     config = parse_config(text, env if env is not None else os.environ, filename=str(file))
-    return LoadedConfig(config=config, path=file.resolve(), text=text)
+    # Re-read through the name given (a Kubernetes ConfigMap swaps a symlink under it);
+    # relative paths in the file count from where the file really is.
+    return LoadedConfig(
+        config=config, path=Path(os.path.abspath(file)), text=text, base=file.resolve().parent
+    )
 
 
 def parse_config(text: str, env: Mapping[str, str], filename: str | None = None) -> EventhubConfig:

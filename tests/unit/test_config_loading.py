@@ -200,13 +200,37 @@ def test_relative_paths_resolve_against_the_config_directory(
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     loaded = load_config(Path("..") / "conf" / "eventhub.yaml")
-    assert loaded.path == file.resolve()
+    assert loaded.path.resolve() == file.resolve()
+    assert loaded.path.is_absolute()
     assert loaded.base_dir == config_dir.resolve()
     assert loaded.state_dir == config_dir.resolve() / "state"
     assert loaded.resolve(loaded.config.functions["f"].code_dir) == config_dir.resolve() / "fn"
     assert loaded.resolve("../data/x.jsonl") == (tmp_path / "data" / "x.jsonl").resolve()
     assert loaded.resolve("/abs/path") == Path("/abs/path")
     assert loaded.resolve("~/files") == tmp_path / "home" / "files"
+
+
+def test_a_symlinked_config_is_read_through_its_name_and_relative_paths_follow_the_file(
+    tmp_path: Path,
+) -> None:
+    # the layout of a Kubernetes ConfigMap volume: the name -> ..data -> a versioned directory
+    mount = tmp_path / "mount"
+    first, second = mount / "..v1", mount / "..v2"
+    for version, timeout in ((first, 3), (second, 7)):
+        version.mkdir(parents=True)
+        (version / "eventhub.yaml").write_text(
+            f"functions: {{f: {{handler: f:handler, code_dir: fn, timeout: {timeout}}}}}\n"
+        )
+    (mount / "..data").symlink_to("..v1")
+    (mount / "eventhub.yaml").symlink_to("..data/eventhub.yaml")
+    loaded = load_config(mount / "eventhub.yaml")
+    assert loaded.path == mount / "eventhub.yaml"
+    assert loaded.resolve("fn") == first.resolve() / "fn"
+    (mount / "..data-new").symlink_to("..v2")
+    (mount / "..data-new").rename(mount / "..data")  # the atomic swap the kubelet does
+    reloaded = load_config(loaded.path)
+    assert reloaded.config.functions["f"].timeout == 7
+    assert reloaded.resolve("fn") == second.resolve() / "fn"
 
 
 def test_default_state_dir_is_next_to_the_config(tmp_path: Path) -> None:
