@@ -20,6 +20,7 @@ import structlog
 from eventhub.events.records import async_invocation_record
 from eventhub.invoke.destinations import DestinationPool
 from eventhub.invoke.invoker import FunctionNotFound, Invoker
+from eventhub.runtime.errors import Throttled
 from eventhub.runtime.result import InvocationResult
 from eventhub.store.async_events import AsyncEvent
 from eventhub.store.db import Operation
@@ -145,8 +146,17 @@ class AsyncDispatcher:
         self._invoker.metrics.async_event_age.labels(self.function).observe(age)
         try:  # through the Invoker: a reload may replace the runtime while this waits
             result = await self._invoker.invoke(
-                self.function, json.loads(event.payload), wait=True, request_id=event.request_id
+                self.function,
+                json.loads(event.payload),
+                wait=True,
+                wait_at_most=settings.max_event_age - age,  # throttled until too old
+                request_id=event.request_id,
             )
+        except Throttled:
+            await self._give_up(
+                event, "EventAgeExceeded", event.attempts, _json(event.last_response)
+            )
+            return
         except FunctionNotFound:  # removed by a reload meanwhile
             await self._events.retry_later(
                 event.id, self._clock() + 60, event.attempts, event.throttles, None

@@ -81,16 +81,22 @@ class Invoker:
         event: Any,
         *,
         wait: bool = False,
+        wait_at_most: float | None = None,
         request_id: str | None = None,
         client_context: ClientContext | None = None,
     ) -> InvocationResult:
         """Invoke synchronously (RequestResponse). Raises FunctionNotFound, or Throttled
-        when no concurrency is free and ``wait`` is false. A call that waited for
-        concurrency while a reload replaced the function runs on the new runtime."""
+        when no concurrency is free and ``wait`` is false (or after ``wait_at_most``
+        seconds of waiting). A call that waited for concurrency while a reload replaced
+        the function runs on the new runtime."""
         while True:
             try:
                 return await self.get(name).invoke(
-                    event, wait=wait, request_id=request_id, client_context=client_context
+                    event,
+                    wait=wait,
+                    wait_at_most=wait_at_most,
+                    request_id=request_id,
+                    client_context=client_context,
                 )
             except Retired:
                 continue

@@ -97,13 +97,19 @@ class FunctionRuntime:
         event: Any,
         *,
         wait: bool = False,
+        wait_at_most: float | None = None,
         request_id: str | None = None,
         client_context: ClientContext | None = None,
     ) -> InvocationResult:
-        """Run the handler once. With ``wait``, queue for a slot instead of raising Throttled;
-        raises Retired when a reload replaced this runtime while the call waited."""
+        """Run the handler once. With ``wait``, queue for a slot instead of raising Throttled
+        (Throttled after ``wait_at_most`` seconds, when given); raises Retired when a reload
+        replaced this runtime while the call waited."""
         if wait:
-            await self.limiter.acquire()
+            try:
+                async with asyncio.timeout(wait_at_most):
+                    await self.limiter.acquire()
+            except TimeoutError:
+                self._throttled()
             if self.retired:
                 self.limiter.release()
                 raise Retired(self.name)

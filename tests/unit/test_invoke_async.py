@@ -397,6 +397,37 @@ async def test_throttled_events_wait_instead_of_using_retries(
     assert not (tmp_path / "out" / "failed.jsonl").exists()
 
 
+async def test_an_event_throttled_until_it_is_too_old_goes_to_on_failure(
+    make_hub: Callable[..., Awaitable[MiniHub]], tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    hub = await make_hub(
+        {
+            "f": {
+                "reserved_concurrency": 1,
+                "async": {"max_event_age": 60, "on_failure": "file:out/failed.jsonl"},
+            }
+        },
+        {"f": GATED},
+        clock=clock,
+        dispatch=False,
+    )
+    holder = asyncio.create_task(hub.invoker.invoke("f", "holds the only slot"))
+    await until(lambda: _loaded(hub, "f") and len(hub.module("f").SEEN) == 1)
+    # 59.8 s old: it may wait for the slot 0.2 s more, then it is past max_event_age
+    await hub.events.add(
+        "f", "aging", b'"too old when a slot frees"', clock.now - 59.8, leased=False
+    )
+    hub.start_dispatchers()
+    (record,) = await until(lambda: read_jsonl(tmp_path / "out" / "failed.jsonl"))
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert record["requestPayload"] == "too old when a slot frees"
+    assert hub.module("f").SEEN == ["holds the only slot"]  # the old event never ran
+    hub.module("f").GATE.set()
+    await holder
+
+
 async def test_events_accepted_before_the_dispatcher_runs_are_delivered(
     make_hub: Callable[..., Awaitable[MiniHub]], tmp_path: Path
 ) -> None:
