@@ -27,6 +27,10 @@ from eventhub.runtime.loader import Handler, import_handler
 from eventhub.runtime.logcapture import InvocationLog, current_log
 from eventhub.runtime.loopguard import HandlerBlockedLoop, IsolatedLoop, loop_guard
 
+# Lambda gives a function's init phase 10 s, then retries it within the first invocation's
+# timeout (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+INIT_LIMIT = 10.0
+
 log = structlog.get_logger("eventhub.runtime")
 
 
@@ -71,7 +75,7 @@ class InlineEnvironment:
         self._overlay = dict(spec.variables)
         self._handler: Handler | None = None
         self._is_async = False
-        self._init_lock = asyncio.Lock()
+        self._loading: asyncio.Future[float | None] | None = None  # the import under way
         self._executor = self._new_executor()
         self._isolated: IsolatedLoop | None = None
 
@@ -99,30 +103,46 @@ class InlineEnvironment:
             current_overlay.reset(overlay_token)
 
     async def _ensure_loaded(self) -> float | None:
+        """Import the handler once. As in Lambda, init may take ``INIT_LIMIT`` seconds and
+        then the invocation's own timeout; past that the invocation times out, while the
+        import (a thread cannot be stopped) goes on and later invocations wait for it."""
         if self._handler is not None:
             return None
-        async with self._init_lock:
-            if self._loaded():  # another invocation loaded it while we waited
-                return None
-            started = time.perf_counter()
-            spec = self.spec
-            ctx = contextvars.copy_context()
-            load = functools.partial(
-                import_handler,
-                spec.handler,
-                spec.module,
-                spec.attribute,
-                spec.code_dir,
-                reimport=spec.reimport,
-            )
-            handler = await asyncio.get_running_loop().run_in_executor(
-                self._executor, ctx.run, load
-            )
-            self._is_async = _is_coroutine_function(handler)
-            if self._is_async:
-                loop_guard.register(spec.function, handler)
-            self._handler = handler
-            return (time.perf_counter() - started) * 1000
+        first = self._loading is None
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._load())
+        loading = self._loading
+        try:
+            async with asyncio.timeout(INIT_LIMIT + self.spec.timeout):
+                init_ms = await asyncio.shield(loading)
+        except TimeoutError:
+            raise InvocationTimeout(self.spec.timeout) from None
+        except BaseException:
+            if loading.done() and self._loading is loading:
+                self._loading = None  # a failed import is tried again by the next invocation
+            raise
+        return init_ms if first else None  # only the invocation that ran init reports it
+
+    async def _load(self) -> float | None:
+        if self._handler is not None:
+            return None
+        started = time.perf_counter()
+        spec = self.spec
+        ctx = contextvars.copy_context()
+        load = functools.partial(
+            import_handler,
+            spec.handler,
+            spec.module,
+            spec.attribute,
+            spec.code_dir,
+            reimport=spec.reimport,
+        )
+        handler = await asyncio.get_running_loop().run_in_executor(self._executor, ctx.run, load)
+        self._is_async = _is_coroutine_function(handler)
+        if self._is_async:
+            loop_guard.register(spec.function, handler)
+        self._handler = handler
+        return (time.perf_counter() - started) * 1000
 
     def _loaded(self) -> bool:
         return self._handler is not None

@@ -201,6 +201,32 @@ async def test_failed_init_is_retried_on_the_next_invocation(
     assert second.init_ms is not None
 
 
+async def test_an_import_that_hangs_times_the_invocation_out_and_blocks_nothing_else(
+    functions: Functions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eventhub.runtime.inline.INIT_LIMIT", 0.0)
+    release = tmp_path / "release"
+    slow = functions.runtime(
+        f"""
+        import os, time
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.01)
+        def handler(event, context):
+            return "ready"
+        """,
+        timeout=0.2,
+    )
+    other = functions.runtime("async def handler(event, context):\n    return 'other'\n")
+    first = await slow.invoke({})
+    assert first.value["errorType"] == "Sandbox.Timedout"
+    assert first.value["errorMessage"] == "Task timed out after 0.20 seconds"
+    assert (await other.invoke({})).value == "other"  # the daemon and other functions go on
+    release.touch()  # the import (still running in its thread) finishes
+    later = await slow.invoke({})
+    assert later.ok, later.value
+    assert later.value == "ready"
+
+
 # -- handler errors --------------------------------------------------------------------
 
 
