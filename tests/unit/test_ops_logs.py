@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,14 +13,21 @@ import structlog
 
 from eventhub.config.loader import parse_config
 from eventhub.logs import MASK, configure_logging, forget_secrets, redact_secrets, remember_secrets
+from eventhub.runtime import funclog
 
 
 @pytest.fixture(autouse=True)
 def _fresh() -> Iterator[None]:
+    """configure_logging sets process-wide state (structlog, the function-line sink, a
+    handler on the root logger): put all of it back so later tests see none of it."""
     forget_secrets()
+    root = logging.getLogger()
+    handlers, sink = list(root.handlers), funclog.sink()
     yield
     forget_secrets()
     structlog.reset_defaults()
+    root.handlers[:] = handlers
+    funclog.install_sink(sink)
 
 
 def redact(**event: Any) -> dict[str, Any]:
