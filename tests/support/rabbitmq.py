@@ -15,8 +15,11 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
+
+import pytest
 
 from tests.support.ports import free_port, wait_port
 
@@ -181,3 +184,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@pytest.fixture(scope="session")
+def rabbit() -> Iterator[RabbitNode]:
+    """The session's shared RabbitMQ node (conftests import this fixture)."""
+    node = RabbitNode.shared()
+    try:
+        yield node
+    finally:
+        RabbitNode.release()

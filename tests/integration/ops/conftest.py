@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.support.kafka import kafka_broker
-from tests.support.rabbitmq import RabbitNode
+from tests.support.rabbitmq import rabbit
 
-__all__ = ["kafka_broker"]
-
-
-@pytest.fixture(scope="session")
-def rabbit() -> Iterator[RabbitNode]:
-    node = RabbitNode.shared()
-    try:
-        yield node
-    finally:
-        RabbitNode.release()
+__all__ = ["kafka_broker", "rabbit"]

@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from tests.support.rabbitmq import rabbit
 
-import pytest
-
-from tests.support.rabbitmq import RabbitNode
-
-
-@pytest.fixture(scope="session")
-def rabbit() -> Iterator[RabbitNode]:
-    node = RabbitNode.shared()
-    try:
-        yield node
-    finally:
-        RabbitNode.release()
+__all__ = ["rabbit"]
