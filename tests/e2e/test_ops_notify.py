@@ -122,6 +122,10 @@ def test_watchdog_abort_shows_where_the_loop_was_stuck(daemon_factory, write_fun
     invoking = threading.Thread(target=invoke, daemon=True)
     invoking.start()
     wait_until(lambda: "START RequestId" in daemon.log_text(), message="handler running")
+    # Abort once the loop guard has given up on the handler: the daemon's other threads are
+    # idle then. faulthandler reads every thread's frames without locks, and a thread in
+    # the middle of a start-up import can crash that dump (seen once as SIGSEGV).
+    wait_until(lambda: "blocked the event loop" in daemon.log_text(), message="loop guard")
     daemon.signal(signal.SIGABRT)
     assert daemon.proc.wait(10) == -signal.SIGABRT
     log = daemon.log_text()
