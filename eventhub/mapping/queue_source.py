@@ -132,11 +132,14 @@ class QueueMappingSource:
     async def _refresh(self) -> None:
         while True:
             try:
-                self._figures = await self.source.statistics()
+                # a broker that stops answering must not freeze the figures /sources shows
+                async with asyncio.timeout(STATS_INTERVAL):
+                    self._figures = await self.source.statistics()
                 self.counters.depth(self._figures)
-            except SourceUnavailable:
-                pass
+            except (SourceUnavailable, TimeoutError):
+                self._figures = {}  # unknown now: show none rather than stale ones
             except Exception:  # noqa: BLE001 - figures are best effort
+                self._figures = {}
                 log.exception("queue statistics failed", source=self.name)
             await asyncio.sleep(STATS_INTERVAL)
 
