@@ -83,11 +83,8 @@ def _cors_of_path(table: RouteTable[Endpoint], method: str, raw_path: str) -> Ht
     route for that method's, else those of any route of the path that has CORS, so a
     method it does not allow gets a 204 without CORS headers rather than reaching another
     route (API Gateway answers every preflight of a CORS-enabled API itself)."""
-    found = table.match(method, raw_path)
-    if found is not None and found.target.cors is not None:
-        return found.target.cors
-    for other in sorted(STANDARD_METHODS - {method}):
-        found = table.match(other, raw_path)
+    for candidate in (method, *sorted(STANDARD_METHODS - {method})):
+        found = table.match(candidate, raw_path)
         if found is not None and found.target.cors is not None:
             return found.target.cors
     return None

@@ -3,7 +3,8 @@ that span two entries (a queue mapping's function timeout vs the queue's visibil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 
 from eventhub.config.destinations import parse_destination
 from eventhub.config.root import EventhubConfig
@@ -12,7 +13,6 @@ from eventhub.config.sources import (
     KafkaSourceConfig,
     QueueSourceConfig,
     RabbitMQSourceConfig,
-    StreamSourceConfig,
 )
 
 Problem = tuple[tuple[str | int, ...], str]
@@ -28,7 +28,7 @@ def cross_check(config: EventhubConfig) -> list[Problem]:
     ]
 
 
-# The keys of a source that name another entry: (key, section, noun), by source type.
+# The keys of a source that name another entry: key -> (section, noun), by source type.
 _NAMED = {"function": ("functions", "function")}
 _NAMED_BY_TYPE = {
     "stream": {"stream": ("streams", "stream")},
@@ -38,6 +38,20 @@ _NAMED_BY_TYPE = {
 }
 
 
+def _missing_names(
+    path: tuple[str | int, ...],
+    source_type: str,
+    value_of: Callable[[str], object],
+    defined: Callable[[str, str], bool],
+) -> Iterator[Problem]:
+    """The names a source refers to that its file does not define (one rule for the
+    validated models and for the raw document)."""
+    for key, (section, noun) in {**_NAMED, **_NAMED_BY_TYPE.get(source_type, {})}.items():
+        target = value_of(key)
+        if isinstance(target, str) and not defined(section, target):
+            yield (*path, key), f"{noun} {target!r} is not defined under {section}"
+
+
 def raw_references(data: dict[str, object]) -> list[Problem]:
     """The name references of ``sources`` checked on the raw document, for a file that
     failed schema validation: ``validate`` then still lists a source naming a missing
@@ -45,18 +59,19 @@ def raw_references(data: dict[str, object]) -> list[Problem]:
     sources = data.get("sources")
     if not isinstance(sources, dict):
         return []
-    problems: list[Problem] = []
-    for name, source in sources.items():
-        if not isinstance(source, dict):
-            continue
-        named = {**_NAMED, **_NAMED_BY_TYPE.get(str(source.get("type")), {})}
-        for key, (section, noun) in named.items():
-            target, entries = source.get(key), data.get(section)
-            if isinstance(target, str) and not (isinstance(entries, dict) and target in entries):
-                problems.append(
-                    (("sources", name, key), f"{noun} {target!r} is not defined under {section}")
-                )
-    return problems
+
+    def defined(section: str, name: str) -> bool:
+        entries = data.get(section)
+        return isinstance(entries, dict) and name in entries
+
+    return [
+        problem
+        for name, source in sources.items()
+        if isinstance(source, dict)
+        for problem in _missing_names(
+            ("sources", name), str(source.get("type")), source.get, defined
+        )
+    ]
 
 
 def _destination(
@@ -112,13 +127,12 @@ def _functions(config: EventhubConfig) -> Iterator[Problem]:
 
 
 def _sources(config: EventhubConfig) -> Iterator[Problem]:
+    def defined(section: str, name: str) -> bool:
+        return name in getattr(config, section)
+
     for name, source in config.sources.items():
         path: tuple[str | int, ...] = ("sources", name)
-        if source.function not in config.functions:
-            yield (
-                (*path, "function"),
-                f"function {source.function!r} is not defined under functions",
-            )
+        yield from _missing_names(path, source.type, functools.partial(getattr, source), defined)
         yield from _source_refs(config, path, source)
         for key in ("on_failure", "dead_letter"):
             uri = getattr(source, key, None)
@@ -129,16 +143,10 @@ def _sources(config: EventhubConfig) -> Iterator[Problem]:
 def _source_refs(
     config: EventhubConfig, path: tuple[str | int, ...], source: object
 ) -> Iterator[Problem]:
-    if isinstance(source, StreamSourceConfig) and source.stream not in config.streams:
-        yield (*path, "stream"), f"stream {source.stream!r} is not defined under streams"
+    """What a source's references must satisfy beyond existing (``_missing_names``)."""
     if isinstance(source, KafkaSourceConfig | RabbitMQSourceConfig):
         conn = config.connections.get(source.connection)
-        if conn is None:
-            yield (
-                (*path, "connection"),
-                f"connection {source.connection!r} is not defined under connections",
-            )
-        elif conn.type != source.type:
+        if conn is not None and conn.type != source.type:
             yield (
                 (*path, "connection"),
                 f"connection {source.connection!r} is not a {source.type} connection",
@@ -151,8 +159,7 @@ def _queue_mapping(
     config: EventhubConfig, path: tuple[str | int, ...], source: QueueSourceConfig
 ) -> Iterator[Problem]:
     queue = config.queues.get(source.queue)
-    if queue is None:
-        yield (*path, "queue"), f"queue {source.queue!r} is not defined under queues"
+    if queue is None:  # reported by _missing_names
         return
     if queue.fifo and source.batch_size > 10:
         yield (*path, "batch_size"), "must be <= 10 for a FIFO queue (as SQS)"

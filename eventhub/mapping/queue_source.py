@@ -136,11 +136,10 @@ class QueueMappingSource:
                 async with asyncio.timeout(STATS_INTERVAL):
                     self._figures = await self.source.statistics()
                 self.counters.depth(self._figures)
-            except (SourceUnavailable, TimeoutError):
+            except Exception as exc:  # noqa: BLE001 - figures are best effort
                 self._figures = {}  # unknown now: show none rather than stale ones
-            except Exception:  # noqa: BLE001 - figures are best effort
-                self._figures = {}
-                log.exception("queue statistics failed", source=self.name)
+                if not isinstance(exc, SourceUnavailable | TimeoutError):
+                    log.exception("queue statistics failed", source=self.name)
             await asyncio.sleep(STATS_INTERVAL)
 
     def status(self) -> SourceStatus:

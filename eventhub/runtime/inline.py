@@ -75,7 +75,7 @@ class InlineEnvironment:
         self._overlay = dict(spec.variables)
         self._handler: Handler | None = None
         self._is_async = False
-        self._loading: asyncio.Future[float | None] | None = None  # the import under way
+        self._loading: asyncio.Future[float] | None = None  # the import under way
         self._executor = self._new_executor()
         self._isolated: IsolatedLoop | None = None
 
@@ -105,13 +105,12 @@ class InlineEnvironment:
     async def _ensure_loaded(self) -> float | None:
         """Import the handler once. As in Lambda, init may take ``INIT_LIMIT`` seconds and
         then the invocation's own timeout; past that the invocation times out, while the
-        import (a thread cannot be stopped) goes on and later invocations wait for it."""
-        if self._handler is not None:
-            return None
-        first = self._loading is None
-        if self._loading is None:
-            self._loading = asyncio.ensure_future(self._load())
+        import (a thread cannot be stopped) goes on and later invocations wait for it.
+        Called only while the handler is not loaded: ``invoke`` checks, so warm calls skip it."""
         loading = self._loading
+        first = loading is None
+        if loading is None:
+            loading = self._loading = asyncio.ensure_future(self._load())
         try:
             async with asyncio.timeout(INIT_LIMIT + self.spec.timeout):
                 init_ms = await asyncio.shield(loading)
@@ -123,9 +122,7 @@ class InlineEnvironment:
             raise
         return init_ms if first else None  # only the invocation that ran init reports it
 
-    async def _load(self) -> float | None:
-        if self._handler is not None:
-            return None
+    async def _load(self) -> float:
         started = time.perf_counter()
         spec = self.spec
         ctx = contextvars.copy_context()
@@ -143,9 +140,6 @@ class InlineEnvironment:
             loop_guard.register(spec.function, handler)
         self._handler = handler
         return (time.perf_counter() - started) * 1000
-
-    def _loaded(self) -> bool:
-        return self._handler is not None
 
     async def _run_async(self, event: Any, context: LambdaContext, budget: float) -> Any:
         assert self._handler is not None  # noqa: S101 - set by _ensure_loaded
