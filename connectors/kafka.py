@@ -4,7 +4,9 @@ One AIOKafkaConsumer per source, subscribed to its topics in group ``group_id`` 
 ``eventhub-<source name>``), auto-commit off: the engine commits ``offset + 1`` of what it
 finished, and nothing else. On assignment a partition without a committed offset starts at
 the configured starting position, and that start is committed at once (so a restart never
-re-resolves ``latest`` and skips what arrived in between). On revocation the engine lets
+re-resolves ``latest`` and skips what arrived in between). A partition whose position lies
+past the end of its log (the broker lost it) starts afresh: see ``_check_positions``. On
+revocation the engine lets
 in-flight batches finish within the grace period and commits them before the partitions
 go to another hub. Backpressure leaves a full partition out of ``getmany`` (see ``_get``).
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -43,6 +46,7 @@ log = structlog.get_logger("eventhub.kafka")
 OPEN_TIMEOUT: Final = 15.0
 PROBE_EVERY: Final = 1.0
 PROBE_TIMEOUT: Final = 5.0
+PAST_END_GRACE: Final = 5.0  # a new leader's high watermark may lag for a moment
 
 
 class KafkaStreamSource:
@@ -86,6 +90,8 @@ class KafkaStreamSource:
         self._partitions: dict[str, TopicPartition] = {}
         self._next: dict[str, int] = {}
         self._paused: set[str] = set()
+        self._resets: dict[str, asyncio.Task[None]] = {}
+        self._past_end: dict[str, float] = {}  # shard -> since when its position is past the end
         self._resumed = asyncio.Event()
         self._probe: asyncio.Task[None] | None = None
         self._healthy = False
@@ -122,6 +128,9 @@ class KafkaStreamSource:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
             self._probe = None
+        for task in self._resets.values():
+            task.cancel()
+        await asyncio.gather(*self._resets.values(), return_exceptions=True)
         consumer, self._consumer = self._consumer, None
         self._healthy = False
         if consumer is not None:
@@ -135,9 +144,31 @@ class KafkaStreamSource:
         if consumer is None or listener is None or not partitions:
             return
         ordered = sorted(partitions)
-        fresh = await self._starting_offsets(consumer, ordered)
-        for partition, offset in fresh.items():
-            consumer.seek(partition, offset)
+        starts = await self._starting_offsets(consumer, ordered)
+        shards = [_shard(tp) for tp in ordered]
+        for shard, tp in zip(shards, ordered, strict=True):
+            self._partitions[shard.id] = tp
+            if tp in starts:
+                self._next[shard.id] = starts[tp]
+        self._builders.update(listener.assigned(shards))
+
+    async def _starting_offsets(
+        self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Where each partition starts: its committed offset, or (without one) the starting
+        position, which is sought and committed at once. Partitions whose start could not
+        be resolved are left out (aiokafka then resets them as ``auto_offset_reset``)."""
+        try:
+            starts = {tp: await consumer.committed(tp) for tp in partitions}
+            without = [tp for tp, offset in starts.items() if offset is None]
+            fresh = await self._fresh_offsets(consumer, without) if without else {}
+        except KafkaError as exc:
+            log.warning(
+                "resolving starting offsets failed", source=self._source, error=_reason(exc)
+            )
+            return {}
+        for tp, offset in fresh.items():
+            consumer.seek(tp, offset)
         if fresh:
             try:
                 await consumer.commit(fresh)
@@ -145,42 +176,32 @@ class KafkaStreamSource:
                 log.warning(
                     "committing starting offsets failed", source=self._source, error=_reason(exc)
                 )
-        shards = [ShardInfo(f"{tp.topic}-{tp.partition}", tp.topic, tp.partition) for tp in ordered]
-        for shard, tp in zip(shards, ordered, strict=True):
-            self._partitions[shard.id] = tp
-        self._builders.update(listener.assigned(shards))
+        return {tp: offset for tp, offset in {**starts, **fresh}.items() if offset is not None}
 
-    async def _starting_offsets(
+    async def _fresh_offsets(
         self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
     ) -> dict[TopicPartition, int]:
-        """Where partitions without a committed offset start (the starting position)."""
-        try:
-            without = [tp for tp in partitions if await consumer.committed(tp) is None]
-            if not without:
-                return {}
-            if self._start.kind == "latest":
-                return dict(await consumer.end_offsets(without))
-            if self._start.kind == "at_timestamp" and self._start.timestamp is not None:
-                when = int(self._start.timestamp * 1000)
-                found = await consumer.offsets_for_times(dict.fromkeys(without, when))
-                ends = await consumer.end_offsets(without)
-                return {tp: ends[tp] if hit is None else hit.offset for tp, hit in found.items()}
-            return dict(await consumer.beginning_offsets(without))
-        except KafkaError as exc:
-            log.warning(
-                "resolving starting offsets failed", source=self._source, error=_reason(exc)
-            )
-            return {}
+        if self._start.kind == "latest":
+            return dict(await consumer.end_offsets(partitions))
+        if self._start.kind == "at_timestamp" and self._start.timestamp is not None:
+            when = int(self._start.timestamp * 1000)
+            found = await consumer.offsets_for_times(dict.fromkeys(partitions, when))
+            ends = await consumer.end_offsets(partitions)
+            return {tp: ends[tp] if hit is None else hit.offset for tp, hit in found.items()}
+        return dict(await consumer.beginning_offsets(partitions))
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         """Partitions leave this hub: the engine finishes and commits before we return."""
         ids = [f"{tp.topic}-{tp.partition}" for tp in partitions]
+        resets = [task for shard in ids if (task := self._resets.get(shard)) is not None]
+        await asyncio.gather(*resets, return_exceptions=True)
         if self._listener is not None and ids:
             await self._listener.revoked(ids)
         for shard in ids:
             self._builders.pop(shard, None)
             self._partitions.pop(shard, None)
             self._next.pop(shard, None)
+            self._past_end.pop(shard, None)
             self._paused.discard(shard)
 
     # -- reading -----------------------------------------------------------------------
@@ -204,6 +225,7 @@ class KafkaStreamSource:
                 for r in records
             ]
             self._next[shard] = records[-1].offset + 1
+        self._check_positions(consumer, fetched)
         return out
 
     async def _get(self, consumer: AIOKafkaConsumer, wait: float) -> dict[TopicPartition, Any]:
@@ -216,7 +238,11 @@ class KafkaStreamSource:
         A ``resume`` ends the wait at once.
         """
         self._resumed.clear()
-        active = [tp for shard, tp in self._partitions.items() if shard not in self._paused]
+        active = [
+            tp
+            for shard, tp in self._partitions.items()
+            if shard not in self._paused and shard not in self._resets
+        ]
         everything = set(self._partitions.values())
         if self._partitions and not active:
             consumer.pause(*everything)
@@ -238,6 +264,70 @@ class KafkaStreamSource:
         with contextlib.suppress(asyncio.CancelledError):
             await getter
         return {}
+
+    def _check_positions(
+        self, consumer: AIOKafkaConsumer, fetched: Mapping[TopicPartition, Any]
+    ) -> None:
+        """Start afresh any partition whose position is past the end of its log.
+
+        That happens when the broker lost its log (a restart with memory storage) while
+        this hub was at a higher offset, or after a commit of the old position reached
+        the new log. Apache Kafka answers such a fetch with OFFSET_OUT_OF_RANGE and
+        aiokafka resets the position; brokers that just answer with nothing (Tansu) would
+        leave the hub waiting there, skipping every record written below it. The fetch
+        response's high watermark is the reliable end here (Tansu's ListOffsets is not).
+        Only a position past the end for ``PAST_END_GRACE`` seconds counts: a newly elected
+        leader may report a high watermark below the log's end for a moment.
+        """
+        mine = consumer.assignment()
+        now = time.monotonic()
+        for shard, tp in self._partitions.items():
+            if fetched.get(tp) or shard in self._resets or tp not in mine:
+                self._past_end.pop(shard, None)
+                continue
+            highwater, position = consumer.highwater(tp), self._next.get(shard)
+            if highwater is None or position is None or position <= highwater:
+                self._past_end.pop(shard, None)
+                continue
+            if now - self._past_end.setdefault(shard, now) < PAST_END_GRACE:
+                continue
+            del self._past_end[shard]
+            log.warning(
+                "position past the end of the partition's log; starting afresh",
+                source=self._source,
+                shard=shard,
+                position=position,
+                log_end=highwater,
+            )
+            self._resets[shard] = asyncio.get_running_loop().create_task(
+                self._start_afresh(shard, tp), name=f"kafka:reset:{shard}"
+            )
+
+    async def _start_afresh(self, shard: str, tp: TopicPartition) -> None:
+        """Restart the shard's worker at the reset position (``auto_offset_reset``)."""
+        consumer, listener = self._consumer, self._listener
+        try:
+            if consumer is None or listener is None:
+                return
+            await listener.revoked([shard])
+            if tp not in consumer.assignment() or self._partitions.get(shard) != tp:
+                return
+            try:
+                if self._start.kind == "latest":
+                    await consumer.seek_to_end(tp)
+                else:
+                    await consumer.seek_to_beginning(tp)
+                position = await consumer.position(tp)
+                await consumer.commit({tp: position})
+                self._next[shard] = position
+            except KafkaError as exc:
+                log.warning(
+                    "resetting the position failed", source=self._source, error=_reason(exc)
+                )
+                self._next.pop(shard, None)
+            self._builders.update(listener.assigned([_shard(tp)]))
+        finally:
+            self._resets.pop(shard, None)
 
     def pause(self, shard_id: str) -> None:
         self._paused.add(shard_id)
@@ -318,6 +408,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._source.assigned(set(assigned))
+
+
+def _shard(tp: TopicPartition) -> ShardInfo:
+    return ShardInfo(f"{tp.topic}-{tp.partition}", tp.topic, tp.partition)
 
 
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:

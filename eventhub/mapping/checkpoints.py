@@ -36,6 +36,7 @@ class Committer:
         self._commit = commit
         self._source = source  # for log lines
         self._pending: dict[str, int] = {}
+        self._dropped: set[str] = set()  # shards dropped while a commit was in flight
         self._version = 0
         self._committed_version = 0
         self._wake = asyncio.Event()
@@ -56,6 +57,7 @@ class Committer:
         for shard_id in shard_ids:
             self._pending.pop(shard_id, None)
             self.committed.pop(shard_id, None)
+            self._dropped.add(shard_id)
 
     async def run(self) -> None:
         """Commit marks as they come, until cancelled."""
@@ -68,6 +70,7 @@ class Committer:
                 continue
             snapshot, target = self._pending, self._version
             self._pending = {}
+            self._dropped.clear()
             try:
                 await asyncio.shield(self._commit(snapshot))
             except SourceUnavailable as exc:
@@ -78,14 +81,21 @@ class Committer:
                     error=str(exc),
                     delay=delay,
                 )
+                # A shard revoked meanwhile may come back with a new position (or to a
+                # broker that lost its log): its old mark must not be retried then.
                 for shard_id, position in snapshot.items():
-                    self._pending.setdefault(shard_id, position)
+                    if shard_id not in self._dropped:
+                        self._pending.setdefault(shard_id, position)
                 await asyncio.sleep(delay)
                 delay = min(self._max_delay, delay * 2)
                 self._wake.set()
                 continue
             delay = self._retry_delay
-            self.committed.update(snapshot)
+            self.committed.update(
+                (shard, position)
+                for shard, position in snapshot.items()
+                if shard not in self._dropped
+            )
             await self._settled(target)
 
     async def _settled(self, version: int) -> None:

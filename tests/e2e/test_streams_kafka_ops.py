@@ -88,12 +88,14 @@ def test_two_hubs_share_partitions_and_survive_one_being_killed(tmp_path, kafka_
 def test_broker_outage_shows_in_ready_and_the_hub_resumes(tmp_path, tansu):
     topic = tansu.create_topic("orders", partitions=2)
     out = tmp_path / "seen.jsonl"
-    daemon = _hub(tmp_path / "hub", tansu.bootstrap, topic, out, pause="0")
+    # Each batch takes 2 s, so the broker dies while one is in flight: its commit fails
+    # and is retried against the restarted broker, which has lost its log.
+    daemon = _hub(tmp_path / "hub", tansu.bootstrap, topic, out, pause="2")
     try:
         daemon.start()
         wait_until(lambda: daemon.request("GET", "/ready", admin=True)[0] == 200, timeout=60)
-        tansu.produce(topic, [(0, None, b'{"i": "before"}')])
-        wait_until(lambda: read_jsonl(out), timeout=30)
+        tansu.produce(topic, [(0, None, b'{"i": "before-%d"}' % i) for i in range(5)])
+        wait_until(lambda: len(read_jsonl(out)) >= 5, timeout=30)
         tansu.kill()
         wait_until(
             lambda: daemon.request("GET", "/ready", admin=True)[0] == 503,
@@ -110,9 +112,14 @@ def test_broker_outage_shows_in_ready_and_the_hub_resumes(tmp_path, tansu):
             timeout=60,
             message="/ready again after the broker came back",
         )
-        tansu.produce(topic, [(1, None, b'{"i": "after"}')])
+        # The broker lost its log: partition 0 starts again at offset 0, below the
+        # position the hub had reached (5). Every new record must still be handled.
+        tansu.produce(
+            topic, [(p, None, b'{"i": "after-%d-%d"}' % (p, i)) for p in (0, 1) for i in range(3)]
+        )
+        after = {f'{{"i": "after-{p}-{i}"}}' for p in (0, 1) for i in range(3)}
         wait_until(
-            lambda: any(line["data"] == '{"i": "after"}' for line in read_jsonl(out)),
+            lambda: after <= {line["data"] for line in read_jsonl(out)},
             timeout=60,
             message="records after the outage handled",
         )

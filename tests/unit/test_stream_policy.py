@@ -170,6 +170,32 @@ async def test_committer_coalesces_marks_and_flush_waits_for_them():
         await task
 
 
+async def test_a_mark_of_a_shard_revoked_during_a_failing_commit_is_not_retried():
+    started, fail = asyncio.Event(), asyncio.Event()
+    commits: list[dict[str, int]] = []
+
+    async def commit(positions: Any) -> None:
+        if not commits and not fail.is_set():
+            started.set()
+            await fail.wait()
+            raise SourceUnavailable("broker restarting")
+        commits.append(dict(positions))
+
+    committer = Committer(commit, retry_delay=0.001)
+    task = asyncio.create_task(committer.run())
+    committer.mark("a", 5)
+    committer.mark("b", 3)
+    await started.wait()
+    committer.drop(["a"])  # revoked while its commit was in flight
+    fail.set()
+    assert await committer.flush(5)
+    assert commits == [{"b": 3}]
+    assert committer.committed == {"b": 3}
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 @pytest.mark.parametrize(
     ("key", "value", "headers", "kind"),
     [
