@@ -325,7 +325,8 @@ class KafkaStreamSource:
                     "resetting the position failed", source=self._source, error=_reason(exc)
                 )
                 self._next.pop(shard, None)
-            self._builders.update(listener.assigned([_shard(tp)]))
+            with contextlib.suppress(RuntimeError):  # the mapping stopped meanwhile
+                self._builders.update(listener.assigned([_shard(tp)]))
         finally:
             self._resets.pop(shard, None)
 
