@@ -30,8 +30,8 @@ class MalformedProxyResponse(ValueError):
 
 def _status(result: Mapping[str, Any]) -> int:
     status = result.get("statusCode")
-    if type(status) is not int or not 100 <= status <= 599:
-        raise MalformedProxyResponse(f"statusCode must be an integer 100-599, got {status!r}")
+    if type(status) is not int or not 200 <= status <= 599:
+        raise MalformedProxyResponse(f"statusCode must be an integer 200-599, got {status!r}")
     return status
 
 
@@ -121,7 +121,7 @@ def _multi_headers(result: Mapping[str, Any]) -> list[tuple[str, str]]:
 def v1_response(result: Any) -> HttpResponse:
     """Map a handler result to an HTTP response the way payload format 1.0 / REST proxy does.
 
-    The result must be a dict with an integer ``statusCode`` (100-599); ``headers`` and
+    The result must be a dict with an integer ``statusCode`` (200-599); ``headers`` and
     ``multiValueHeaders`` are merged, and where a name (case-insensitive) appears in both only
     the ``multiValueHeaders`` values are used; ``body``/``isBase64Encoded`` as in 2.0. There is
     no inference: anything else raises :class:`MalformedProxyResponse` (502).

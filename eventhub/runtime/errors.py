@@ -59,6 +59,18 @@ class RuntimeExit(InvocationFailure):
     error_type = "Runtime.ExitError"
 
 
+class HandlerEscaped(Exception):  # noqa: N818 - a carrier, not an error of its own
+    """A BaseException that is not an Exception (KeyboardInterrupt, GeneratorExit, a
+    CancelledError of the handler's own) left a handler running off the main loop.
+
+    Carried as an Exception across the thread pool or the isolated loop: raised there
+    as it is, it would stop that loop, or read as a cancellation of the invocation."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
+
+
 class LoopBlocked(InvocationFailure):
     """An ``async def`` handler blocked the event loop and was interrupted."""
 

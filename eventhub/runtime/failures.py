@@ -16,12 +16,27 @@ def failure_outcome(failure: InvocationFailure) -> Outcome:
     return Outcome.TIMEOUT if failure.error_type == "Sandbox.Timedout" else Outcome.FUNCTION_ERROR
 
 
-def exit_failure(exc: SystemExit, request_id: str) -> RuntimeExit:
-    """``sys.exit()`` in a handler: Lambda's Runtime.ExitError."""
-    status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return RuntimeExit(
-        f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
-    )
+def exit_failure(exc: BaseException, request_id: str) -> RuntimeExit:
+    """What the handler raised would end a Lambda runtime process: Runtime.ExitError.
+
+    ``sys.exit(n)`` exits with ``n`` (0 is "without providing a reason", as Lambda words
+    it); an uncaught KeyboardInterrupt dies of SIGINT; any other BaseException that is
+    not an Exception (GeneratorExit, a CancelledError of the handler's own) exits with 1.
+    The inline runtime reports these exactly as the process runtime does.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        how = "signal: interrupt"
+    elif isinstance(exc, SystemExit):
+        code = exc.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+        if status == 0:
+            return RuntimeExit(
+                f"RequestId: {request_id} Error: Runtime exited without providing a reason"
+            )
+        how = f"exit status {status}"
+    else:
+        how = "exit status 1"
+    return RuntimeExit(f"RequestId: {request_id} Error: Runtime exited with error: {how}")
 
 
 # Frames of the machinery between the runtime and the handler (the thread pool, asyncio,

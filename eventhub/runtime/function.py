@@ -13,10 +13,12 @@ from eventhub.runtime.concurrency import Limiter
 from eventhub.runtime.context import ClientContext, FunctionIdentity, LambdaContext, log_stream_name
 from eventhub.runtime.environment import Environment, HandlerReturn
 from eventhub.runtime.errors import (
+    HandlerEscaped,
     InvocationFailure,
     MarshalError,
     ResponseTooLarge,
     Retired,
+    RuntimeExit,
     Throttled,
 )
 from eventhub.runtime.failures import (
@@ -180,8 +182,15 @@ class FunctionRuntime:
         try:
             returned = await self.environment.invoke(event, context, log, self.limits.timeout)
             payload = self._marshal(returned)
-        except SystemExit as exc:  # sys.exit() in a handler: Lambda's Runtime.ExitError
-            return self._failed(exit_failure(exc, request_id), log, request_id)
+        except (SystemExit, KeyboardInterrupt, GeneratorExit, HandlerEscaped) as exc:
+            # sys.exit() and the like would end a Lambda runtime: Runtime.ExitError. They
+            # must never reach the event loop, which would stop the daemon.
+            return self._failed(self._exited(exc, log, request_id), log, request_id)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # the invocation itself is being cancelled (shutdown)
+            return self._failed(self._exited(exc, log, request_id), log, request_id)
         except InvocationFailure as failure:
             return self._failed(failure, log, request_id)
         except Exception as exc:  # noqa: BLE001 - whatever the handler raised is its error
@@ -192,6 +201,16 @@ class FunctionRuntime:
         return _Ending(
             Outcome.SUCCESS, returned.value, payload, returned.init_ms, returned.max_memory_mb
         )
+
+    def _exited(self, exc: BaseException, log: InvocationLog, request_id: str) -> RuntimeExit:
+        cause = exc.cause if isinstance(exc, HandlerEscaped) else exc
+        if isinstance(cause, SystemExit):
+            if isinstance(cause.code, str):  # Python prints sys.exit's message on stderr
+                log.line(cause.code, stream="stderr", level="error")
+        else:  # as Python prints an uncaught exception before the process ends
+            drop_runtime_frames(cause)
+            log.line(aws_error_line(cause), level="error")
+        return exit_failure(cause, request_id)
 
     def _failed(self, failure: InvocationFailure, log: InvocationLog, request_id: str) -> _Ending:
         value = failure.document(request_id)

@@ -22,7 +22,7 @@ from eventhub.runtime.context import LambdaContext
 from eventhub.runtime.deadline import run_within
 from eventhub.runtime.environ import current_overlay
 from eventhub.runtime.environment import EnvironmentSpec, HandlerReturn
-from eventhub.runtime.errors import InitError, InvocationTimeout, LoopBlocked
+from eventhub.runtime.errors import HandlerEscaped, InitError, InvocationTimeout, LoopBlocked
 from eventhub.runtime.loader import Handler, import_handler
 from eventhub.runtime.logcapture import InvocationLog, current_log
 from eventhub.runtime.loopguard import HandlerBlockedLoop, IsolatedLoop, loop_guard
@@ -52,6 +52,8 @@ class _ThreadCall:
         self._thread_id = threading.get_ident()
         try:
             return handler(event, context)
+        except (KeyboardInterrupt, GeneratorExit, asyncio.CancelledError) as exc:
+            raise HandlerEscaped(exc) from None
         finally:
             with self._lock:
                 self._finished = True
@@ -159,7 +161,7 @@ class InlineEnvironment:
             self._isolated = IsolatedLoop(f"fn-{self.spec.function}-loop")
         try:
             return await self._isolated.run(
-                self._handler(event, context), contextvars.copy_context(), budget
+                _escaping(self._handler(event, context)), contextvars.copy_context(), budget
             )
         except TimeoutError:
             raise InvocationTimeout(self.spec.timeout) from None
@@ -197,6 +199,15 @@ class InlineEnvironment:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._isolated is not None:
             self._isolated.close()
+
+
+async def _escaping(coro: Any) -> Any:
+    """Await a handler's coroutine on a loop of its own, whose tasks must not re-raise
+    KeyboardInterrupt out of the loop (asyncio does) and so end it."""
+    try:
+        return await coro
+    except (KeyboardInterrupt, GeneratorExit) as exc:
+        raise HandlerEscaped(exc) from None
 
 
 def _is_coroutine_function(handler: Handler) -> bool:

@@ -222,8 +222,27 @@ def non_json(event, context):
     return {"when": object()}
 
 async def blocks(event, context):
+    if event.get("interrupt"):
+        raise KeyboardInterrupt
+    if event.get("quick"):
+        return "quick"
     time.sleep(3)  # blocks the event loop
     return "blocked"
+
+def interrupts(event, context):
+    raise KeyboardInterrupt
+
+async def ainterrupts(event, context):
+    raise KeyboardInterrupt
+
+def cancels(event, context):
+    raise asyncio.CancelledError
+
+async def acancels(event, context):
+    raise asyncio.CancelledError
+
+async def generator_exit(event, context):
+    raise GeneratorExit
 """
 
 GOOD = "async def handler(event, context):\n    return {'good': event}\n"
@@ -244,6 +263,11 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         "non-json": fn("dm_bad:non_json"),
         "broken": fn("dm_broken:handler"),
         "blocks": fn("dm_bad:blocks", timeout=1),
+        "interrupts": fn("dm_bad:interrupts"),
+        "ainterrupts": fn("dm_bad:ainterrupts"),
+        "cancels": fn("dm_bad:cancels"),
+        "acancels": fn("dm_bad:acancels"),
+        "generator-exit": fn("dm_bad:generator_exit"),
     }
     daemon = Daemon(workdir, {"functions": functions})
     daemon.start()
@@ -267,6 +291,12 @@ def answers_promptly(daemon: Daemon, within: float) -> None:
         ("ahangs", "Sandbox.Timedout"),
         ("non-json", "Runtime.MarshalError"),
         ("broken", "Runtime.ImportModuleError"),
+        # BaseExceptions that would end a Lambda runtime must not end the daemon
+        ("interrupts", "Runtime.ExitError"),
+        ("ainterrupts", "Runtime.ExitError"),
+        ("cancels", "Runtime.ExitError"),
+        ("acancels", "Runtime.ExitError"),
+        ("generator-exit", "Runtime.ExitError"),
     ],
 )
 def test_a_misbehaving_function_never_hurts_another(zoo: Daemon, bad: str, error_type: str) -> None:
@@ -317,3 +347,13 @@ def test_async_handler_blocking_the_loop_does_not_stall_other_functions(zoo: Dae
     finally:
         thread.join(10)
     assert box["result"][2]["errorType"] == "Sandbox.Timedout"
+    # A KeyboardInterrupt on its own loop neither ends that loop nor the daemon (once the
+    # loop is free again: the timed-out time.sleep(3) holds it meanwhile).
+    wait_until(
+        lambda: (
+            zoo.invoke("blocks", {"interrupt": True})[2].get("errorType") == "Runtime.ExitError"
+        ),
+        timeout=15,
+    )
+    assert zoo.invoke("blocks", {"quick": True})[:3:2] == (200, "quick")
+    answers_promptly(zoo, within=2.0)

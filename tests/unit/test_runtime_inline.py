@@ -301,6 +301,44 @@ async def test_handler_that_exits_does_not_stop_the_runtime(
     assert (await runtime.invoke("again")).value == "alive"
 
 
+@KINDS
+@pytest.mark.parametrize(
+    ("raised", "reason"),
+    [
+        ("sys.exit()", None),
+        ("sys.exit(0)", None),
+        ("sys.exit('bye now')", "exit status 1"),
+        ("raise KeyboardInterrupt", "signal: interrupt"),
+        ("raise GeneratorExit", "exit status 1"),
+        ("raise asyncio.CancelledError", "exit status 1"),
+    ],
+)
+async def test_what_would_end_a_lambda_runtime_is_an_exit_error(
+    functions: Functions, kind: str, raised: str, reason: str | None
+) -> None:
+    runtime = functions.runtime(
+        f"""
+        import asyncio, sys
+        {kind} handler(event, context):
+            if event == "end":
+                {raised}
+            return "alive"
+        """
+    )
+    result = await runtime.invoke("end", request_id="req-end")
+    assert result.outcome is Outcome.FUNCTION_ERROR
+    assert result.value["errorType"] == "Runtime.ExitError"
+    assert result.value["errorMessage"] == (
+        f"RequestId: req-end Error: Runtime exited with error: {reason}"
+        if reason
+        else "RequestId: req-end Error: Runtime exited without providing a reason"
+    )
+    if "bye" in raised:
+        assert "bye now" in result.log_tail
+    assert "END RequestId: req-end" in result.log_tail
+    assert (await runtime.invoke("again")).value == "alive"
+
+
 # -- timeouts --------------------------------------------------------------------------
 
 
