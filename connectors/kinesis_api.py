@@ -241,7 +241,7 @@ class KinesisApi:
 def _parse(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise ApiError("SerializationException", "the request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ApiError("SerializationException", "the request body must be a JSON object")

@@ -265,7 +265,7 @@ def targets(queues: EmbeddedQueues) -> dict[str, TargetHandler]:
         async def handle(request: web.Request, body: bytes) -> web.StreamResponse:
             try:
                 payload = json.loads(body) if body else {}
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
                 return _serialization_error("the request body is not valid JSON")
             if not isinstance(payload, dict):
                 return _serialization_error("the request body must be a JSON object")

@@ -96,7 +96,7 @@ def _client_context(request: web.Request) -> ClientContext | None:
         return None
     try:
         data = json.loads(base64.b64decode(header, validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         raise InvokeError(
@@ -114,7 +114,7 @@ def _parse_event(body: bytes) -> Any:
         return {}
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvokeError(
             aws_error(
                 400,

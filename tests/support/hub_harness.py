@@ -117,12 +117,14 @@ class HubHarness:
         assert self.hub is not None
         return next(s for s in self.hub.sources_overview() if s.name == name)
 
-    async def kinesis(self, target: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    async def kinesis(self, target: str, payload: dict[str, Any] | bytes) -> tuple[int, Any]:
+        """A Kinesis API call; ``payload`` bytes are sent as they are."""
         headers = {
             "X-Amz-Target": f"Kinesis_20131202.{target}",
             "Content-Type": "application/x-amz-json-1.1",
         }
-        body = io.BytesIO(json.dumps(payload).encode())
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        body = io.BytesIO(raw)
         async with aiohttp.ClientSession() as session:
             async with session.post(self.url, data=body, headers=headers) as reply:
                 return reply.status, await reply.json(content_type=None)

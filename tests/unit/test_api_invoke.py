@@ -265,12 +265,14 @@ async def test_body_that_is_not_json_is_400(
     start_hub: Callable[..., Awaitable[Client]],
 ) -> None:
     client = await start_hub()
+    too_deep = b"[" * 100_000 + b"]" * 100_000  # valid JSON the parser cannot nest into
     for kind in ("RequestResponse", "Event"):
-        status, headers, body = await client.invoke("echo", b"{not json", kind=kind)
-        assert status == 400
-        code, document = error_of(headers, body)
-        assert code == "InvalidRequestContentException"
-        assert document["message"].startswith("Could not parse request body into json")
+        for payload in (b"{not json", too_deep):
+            status, headers, body = await client.invoke("echo", payload, kind=kind)
+            assert status == 400
+            code, document = error_of(headers, body)
+            assert code == "InvalidRequestContentException"
+            assert document["message"].startswith("Could not parse request body into json")
     assert client.hub.module("echo") is None
 
 

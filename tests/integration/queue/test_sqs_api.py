@@ -291,6 +291,7 @@ def test_fifo_content_based_deduplication(sqs: Any) -> None:
 def test_malformed_requests_get_json_errors(hub: HubThread) -> None:
     for body, target in (
         (b"{not json", "AmazonSQS.SendMessage"),
+        (b"[" * 100_000 + b"]" * 100_000, "AmazonSQS.SendMessage"),  # nested too deep
         (b"[]", "AmazonSQS.SendMessage"),
         (b"{}", "AmazonSQS.NoSuchOperation"),
     ):

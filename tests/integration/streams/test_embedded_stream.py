@@ -145,6 +145,9 @@ async def test_kinesis_api_errors_are_aws_json(tmp_path):
         )
         assert (status, body["__type"]) == (400, "InvalidArgumentException")
         assert "Traceback" not in json.dumps(body)
+        for raw in (b"{not json", b"[" * 100_000 + b"]" * 100_000):  # broken; nested too deep
+            status, body = await harness.kinesis("PutRecord", raw)
+            assert (status, body["__type"]) == (400, "SerializationException")
 
 
 async def test_order_per_shard_and_per_key_under_load(tmp_path):
