@@ -197,7 +197,7 @@ class FunctionRuntime:
             drop_runtime_frames(exc)
             value = error_document(exc, request_id)
             log.line(aws_error_line(exc), level="error")
-            return _Ending(Outcome.FUNCTION_ERROR, value, to_json(value))
+            return _Ending(Outcome.FUNCTION_ERROR, value, to_json(value), log.init_ms)
         return _Ending(
             Outcome.SUCCESS, returned.value, payload, returned.init_ms, returned.max_memory_mb
         )
@@ -216,7 +216,7 @@ class FunctionRuntime:
         value = failure.document(request_id)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         log.line(failure_line(failure, request_id, stamp), level="error")
-        return _Ending(failure_outcome(failure), value, to_json(value))
+        return _Ending(failure_outcome(failure), value, to_json(value), log.init_ms)
 
     def _marshal(self, returned: HandlerReturn) -> bytes:
         try:

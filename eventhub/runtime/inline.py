@@ -95,6 +95,7 @@ class InlineEnvironment:
         try:
             # As in Lambda, init has its own budget: the timeout starts with the handler.
             init_ms = None if self._handler is not None else await self._ensure_loaded()
+            log.init_ms = init_ms
             if self._is_async:
                 value = await self._run_async(event, context, budget)
             else:

@@ -36,10 +36,13 @@ current_log: ContextVar[InvocationLog | None] = ContextVar("eventhub_invocation_
 class InvocationLog:
     """The log of one invocation: lines go to the daemon log and a bounded tail."""
 
-    __slots__ = ("_partial", "_sink", "_state", "_tail", "request_id")
+    __slots__ = ("_partial", "_sink", "_state", "_tail", "init_ms", "request_id")
 
     def __init__(self, function: str, request_id: str) -> None:
         self.request_id = request_id
+        # The init phase this invocation ran (a cold start), set by the environment once
+        # init is over, so REPORT shows it whatever the handler then did.
+        self.init_ms: float | None = None
         self._sink = funclog.sink()
         self._state = self._sink.begin(function, request_id)
         self._partial: dict[str, str] = {}

@@ -200,7 +200,7 @@ class WorkerProcess:
                 answer = await self._receive(init_timeout + budget - waited)
                 if answer[0]["t"] == "init_error":
                     await self._raw_output_read(answer[0])
-                init_ms = self._initialized(answer)
+                init_ms = invocation_log.init_ms = self._initialized(answer)
                 budget -= max(0.0, init_ms / 1000 - init_timeout)
             answer = await self._receive(budget)
             await self._raw_output_read(answer[0])

@@ -113,6 +113,25 @@ async def test_handler_module_is_imported_once(
     assert [r.init_ms for r in results[1:]] == [None, None]
 
 
+@KINDS
+@pytest.mark.parametrize("ending", ["raise ValueError('boom')", "return {1, 2}"])
+async def test_a_cold_start_that_fails_still_reports_its_init(
+    functions: Functions, kind: str, ending: str
+) -> None:
+    runtime = functions.runtime(
+        f"""
+        {kind} handler(event, context):
+            {ending}
+        """
+    )
+    cold, warm = await runtime.invoke({}), await runtime.invoke({})
+    assert cold.outcome is warm.outcome is Outcome.FUNCTION_ERROR
+    assert cold.init_ms is not None
+    assert "Init Duration" in cold.log_tail
+    assert warm.init_ms is None
+    assert "Init Duration" not in warm.log_tail
+
+
 async def test_concurrent_cold_starts_import_once(functions: Functions, tmp_path: Path) -> None:
     marker = tmp_path / "imports.txt"
     runtime = functions.runtime(

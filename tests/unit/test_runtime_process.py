@@ -183,6 +183,22 @@ async def test_output_is_captured_with_the_request_id(make: Make) -> None:
     assert not any("eventhub-raw-end" in line for line in lines)
 
 
+async def test_a_cold_start_that_fails_reports_its_init(make: Make) -> None:
+    fn = make(
+        """
+        import time
+        time.sleep(0.3)
+        def handler(event, context):
+            raise ValueError("boom")
+        """
+    )
+    cold = await fn()
+    assert cold.value["errorType"] == "ValueError"
+    assert cold.init_ms is not None
+    assert cold.init_ms >= 300
+    assert "Init Duration" in cold.log_tail
+
+
 async def test_cold_start_then_warm_reuse(make: Make) -> None:
     fn = make(
         """
