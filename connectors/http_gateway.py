@@ -1,8 +1,9 @@
 """One request through an ``http`` source, answered as API Gateway answers it.
 
 Bearer auth (401 / 403), the 6 MB body limit (413), the payload 1.0 / 2.0 event, a
-synchronous invoke (429 when throttled), the proxy response mapping, gateway errors
-(502 for a function error or a malformed response, 504 for a timeout) and CORS. Every
+synchronous invoke, the proxy response mapping, gateway errors (500 when Lambda rejects
+the invoke, e.g. throttled; 502 for a function error or a malformed response; 504 for a
+timeout) and CORS. Every
 answer is built here, so no exception text or traceback can reach the client.
 """
 
@@ -48,8 +49,7 @@ MESSAGES = {
     403: "Forbidden",
     404: "Not Found",
     413: "Request Entity Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
+    500: "Internal server error",
     502: "Internal server error",
     504: "Endpoint request timed out",
 }
@@ -161,8 +161,8 @@ class Endpoint:
         tagged = invocation_tags.set(self._tags)  # START/END/REPORT name the route's source
         try:
             result = await self._env.invoker.invoke(self.function, event)
-        except Throttled:
-            return gateway_error(429, request_id)
+        except Throttled:  # API Gateway answers a rejected invoke with 500
+            return gateway_error(500, request_id)
         except FunctionNotFound:
             log.warning("http route's function is gone", source=self.name, function=self.function)
             return gateway_error(500, request_id)

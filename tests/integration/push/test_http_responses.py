@@ -174,19 +174,21 @@ async def test_body_over_6_mb_is_413_and_the_handler_is_not_called(hub_factory: 
     assert calls() == ["dict"]
 
 
-async def test_throttled_invocation_is_429(hub_factory: Any) -> None:
+async def test_throttled_invocation_is_500_as_api_gateway_answers_a_rejected_invoke(
+    hub_factory: Any,
+) -> None:
     running = await hub_factory(hub_config(fn={"reserved_concurrency": 1}), {"results": RESULTS})
     first = asyncio.ensure_future(fetch(f"{running.url}/r/hold"))
     await asyncio.sleep(0.2)
     status, _, raw = await fetch(f"{running.url}/r/dict")
-    assert (status, json.loads(raw)) == (429, {"message": "Too Many Requests"})
+    assert (status, json.loads(raw)) == (500, {"message": "Internal server error"})
     assert (await first)[0] == 200
 
 
 async def test_reserved_concurrency_zero_throttles_every_request(hub_factory: Any) -> None:
     running = await hub_factory(hub_config(fn={"reserved_concurrency": 0}), {"results": RESULTS})
     status, _, _ = await fetch(f"{running.url}/r/dict")
-    assert status == 429
+    assert status == 500
 
 
 async def test_bearer_token_auth(hub_factory: Any) -> None:
