@@ -214,7 +214,8 @@ class FunctionRuntime:
 
     def _failed(self, failure: InvocationFailure, log: InvocationLog, request_id: str) -> _Ending:
         value = failure.document(request_id)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}"
         log.line(failure_line(failure, request_id, stamp), level="error")
         return _Ending(failure_outcome(failure), value, to_json(value), log.init_ms)
 

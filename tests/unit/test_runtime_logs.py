@@ -80,7 +80,12 @@ async def test_timeout_report_has_status_timeout(functions: Functions) -> None:
     assert report, text
     assert report["status"] == "\tStatus: timeout"
     assert report["duration"] == "50.00"
-    assert any(re.match(r"^\S+Z req-t Task timed out after 0\.05 seconds$", t) for t in text)
+    assert any(
+        re.match(
+            r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z req-t Task timed out after 0\.05 seconds$", t
+        )
+        for t in text
+    )
     assert "Status: timeout" in result.log_tail
 
 
