@@ -169,13 +169,15 @@ class Lane:
         (then they stay unfinished and are read again after a restart)."""
         self.inflight = entries
         invocations = 0
-        while await self._expire():
+        retrying = False
+        while await self._expire(invocations):
             entries = self.inflight
             records = [entry[RECORD] for entry in entries if entry[RECORD] is not None]
             if not records:
                 self._finish(entries, "filtered")
                 return
-            result = await self._invoke(records, self._open_window())
+            result = await self._invoke(records, self._open_window(), retrying)
+            retrying = False
             if result is None:  # not invoked (function missing): retry, no quota used
                 if not await self._backoff(retries + 1):
                     return
@@ -184,17 +186,14 @@ class Lane:
             decision = self._settle(result, records, retries)
             if decision is None:
                 return
-            if decision is Decision.BISECT:
-                cut = split_point(entries)
-                self._splits.append((entries[cut:], retries))
-                self.inflight = entries[:cut]
+            if decision is Decision.SPLIT:  # the rest of the batch, at once, no quota used
                 continue
             if decision is Decision.GIVE_UP:
                 if await self._give_up(self.inflight, "RetryAttemptsExhausted", invocations):
                     self._finish(self.inflight, "given_up")
                 return
             retries += 1
-            self._note_retry()
+            retrying = True
             if not await self._backoff(retries):
                 return
 
@@ -234,13 +233,22 @@ class Lane:
         self._worker.stats.failed_batches += 1
         first = verdict.failed_from or 0
         if first == 0:
-            return self._policy.decide(len(records), retries)
+            decision = self._policy.decide(len(records), retries)
+            if decision is Decision.BISECT:  # the first half now, the second one after it
+                entries = self.inflight or []
+                cut = split_point(entries)
+                self._splits.append((entries[cut:], retries))
+                self.inflight = entries[:cut]
+                return Decision.SPLIT
+            return decision
         self._keep_state(verdict)
         failed = records[first]
         entries = self.inflight or []
         cut = next(i for i, entry in enumerate(entries) if entry[RECORD] is failed)
         self.inflight = entries[cut:]
         self._finish_part(entries[:cut], "partial")
+        if self._policy.bisect:  # as Lambda: the batch is split at the returned item
+            return Decision.SPLIT
         limit = self._policy.max_retry_attempts
         return Decision.GIVE_UP if limit != -1 and retries >= limit else Decision.RETRY
 
@@ -248,24 +256,27 @@ class Lane:
         if self.windows is not None and verdict.state is not None:
             self.windows.keep(verdict.state)
 
-    async def _expire(self) -> bool:
-        """Give up on leading records older than max_record_age; False if stopping."""
+    async def _expire(self, invocations: int) -> bool:
+        """Give up on leading records older than max_record_age (after ``invocations``
+        invocations of the batch they lead); False if stopping."""
         entries = self.inflight or []
         count = self._policy.expired(entries, self._worker.core.ports.now_ms())
         if not count:
             return True
         expired, self.inflight = entries[:count], entries[count:]
-        if not await self._give_up(expired, "RecordAgeExceeded", 0):
+        if not await self._give_up(expired, "RecordAgeExceeded", invocations):
             self.inflight = expired + self.inflight
             return False
         self._finish_part(expired, "given_up")
         return True
 
     async def _invoke(
-        self, records: list[dict[str, Any]], window: Window | None
+        self, records: list[dict[str, Any]], window: Window | None, retry: bool = False
     ) -> InvocationResult | None:
         worker = self._worker
         core = worker.core
+        if retry:  # counted only now: max_record_age may have ended the retrying first
+            self._note_retry()
         event = core.format.event(worker.info, records, window)
         if self.inflight:
             worker.observe_age(core.ports.now_ms() - self.inflight[-1][ARRIVAL])

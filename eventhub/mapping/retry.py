@@ -22,6 +22,7 @@ class Decision(enum.Enum):
 
     RETRY = "retry"
     BISECT = "bisect"
+    SPLIT = "split"  # a partial failure under bisect: the rest from the failed item, no quota
     GIVE_UP = "give_up"
 
 

@@ -264,6 +264,61 @@ async def test_records_older_than_max_record_age_are_given_up_without_invoking()
     assert "functionError" not in record["responseContext"]
 
 
+async def test_a_batch_that_ages_out_while_retried_reports_its_invocations():
+    clock = [1_700_000_000.0]
+    source = FakeStreamSource(1)
+    deliveries = Deliveries()
+
+    def behaviour(event: Any) -> None:
+        clock[0] += 30  # each failing attempt takes half of max_record_age
+        raise ValueError("poison")
+
+    function = FakeFunction(behaviour)
+    source.put(0, {"i": 0}, timestamp_ms=int(clock[0] * 1000))
+    mapping = make_mapping(
+        source,
+        function,
+        deliveries=deliveries,
+        clock=lambda: clock[0],
+        retry=RetryPolicy(max_record_age=60, base_delay=0),
+    )
+    async with Running(mapping):
+        await until(lambda: source.committed.get("shard-0") == 1)
+    assert len(function.events) == 3  # at ages 0, 30 and 60 s; at 90 s it is too old
+    [record] = deliveries.records
+    assert record["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert mapping.statistics().retries == 2  # the retry age prevented is not counted
+
+
+async def test_with_bisect_a_partial_failure_splits_at_the_item_without_using_retries():
+    source = FakeStreamSource(1)
+    deliveries = Deliveries()
+
+    def behaviour(event: Any) -> Any:
+        seqs = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+        if len(function.events) == 1:
+            return {"batchItemFailures": [{"itemIdentifier": seqs[3]}]}
+        return None
+
+    function = FakeFunction(behaviour)
+    for i in range(6):
+        source.put(0, {"i": i})
+    retry = RetryPolicy(max_retry_attempts=0, bisect=True, base_delay=0)
+    mapping = make_mapping(
+        source, function, deliveries=deliveries, retry=retry, report_batch_item_failures=True
+    )
+    async with Running(mapping):
+        await until(lambda: source.committed.get("shard-0") == 6)
+    assert [[d["i"] for d in kinesis_data(e)] for e in function.events] == [
+        [0, 1, 2, 3, 4, 5],
+        [3, 4, 5],
+    ]
+    assert deliveries.records == []
+    assert mapping.statistics().retries == 0
+
+
 async def test_on_failure_delivery_is_retried_until_taken_before_moving_on():
     source = FakeStreamSource(1)
     deliveries = Deliveries(fail=2)
