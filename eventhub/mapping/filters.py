@@ -78,6 +78,12 @@ def _is_number(value: Any) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
 
 
+def _as_written(value: Any) -> tuple[type, Any]:
+    """A number as AWS compares it for equality, by how it is written: ``300`` and
+    ``300.0`` differ. (Decimals are compared by value: ``300.0`` equals ``3.0e2``.)"""
+    return (type(value), value)
+
+
 def _wildcard_test(text: str, path: str) -> ScalarTest:
     literals = [""]  # the literal runs between unescaped stars
     for piece in _WILDCARD_TOKEN.findall(text):
@@ -120,8 +126,8 @@ def _anything_but(arg: Any, path: str) -> _Alt:
         strings = frozenset(values)
         return _Alt(lambda v: v not in strings, _always, _always)
     if values and all(_is_number(v) for v in values):
-        numbers = frozenset(values)
-        return _Alt(_always, lambda v: v not in numbers, _always)
+        numbers = frozenset(map(_as_written, values))
+        return _Alt(_always, lambda v: _as_written(v) not in numbers, _always)
     raise PatternError(
         f"{path}: anything-but needs a string, a number, or a non-empty list of "
         "only strings or only numbers"
@@ -170,11 +176,11 @@ def _operator(spec: Mapping[Any, Any], path: str) -> _Alt | bool:
 
 def _exact(values: list[Any]) -> _Alt:
     strings = frozenset(v for v in values if type(v) is str)
-    numbers = frozenset(v for v in values if _is_number(v))
+    numbers = frozenset(_as_written(v) for v in values if _is_number(v))
     others = frozenset(v for v in values if v is None or type(v) is bool)
     return _Alt(
         strings.__contains__ if strings else None,
-        numbers.__contains__ if numbers else None,
+        (lambda v: _as_written(v) in numbers) if numbers else None,
         others.__contains__ if others else None,
     )
 
