@@ -26,7 +26,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from connectors.kafka_client import client_options, describe, quiet_aiokafka
+from connectors.kafka_client import client_options, describe, quiet_aiokafka, stop_quietly
 from eventhub.config.loader import LoadedConfig
 from eventhub.config.models import KafkaConnection
 from eventhub.config.sources import KafkaSourceConfig
@@ -107,13 +107,13 @@ class KafkaStreamSource:
                 await consumer.start()
                 existing = await consumer.topics()
         except (KafkaError, OSError, TimeoutError) as exc:
-            await _stop_quietly(consumer)
+            await stop_quietly(consumer)
             raise SourceUnavailable(
                 f"cannot reach Kafka at {self._servers}: {_reason(exc)}"
             ) from exc
         missing = sorted(set(self._topics) - set(existing))
         if missing:
-            await _stop_quietly(consumer)
+            await stop_quietly(consumer)
             raise SourceUnavailable(
                 f"topic(s) {', '.join(missing)} do not exist on Kafka at {self._servers}"
             )
@@ -125,8 +125,7 @@ class KafkaStreamSource:
     async def close(self) -> None:
         if self._probe is not None:
             self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+            await asyncio.gather(self._probe, return_exceptions=True)  # ours still propagates
             self._probe = None
         for task in self._resets.values():
             task.cancel()
@@ -134,7 +133,7 @@ class KafkaStreamSource:
         consumer, self._consumer = self._consumer, None
         self._healthy = False
         if consumer is not None:
-            await _stop_quietly(consumer)
+            await stop_quietly(consumer)
 
     # -- rebalances --------------------------------------------------------------------
 
@@ -261,8 +260,7 @@ class KafkaStreamSource:
         if getter.done():
             return dict(getter.result())
         getter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await getter
+        await asyncio.gather(getter, return_exceptions=True)  # a cancel of ours still propagates
         return {}
 
     def _check_positions(
@@ -413,12 +411,6 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def _shard(tp: TopicPartition) -> ShardInfo:
     return ShardInfo(f"{tp.topic}-{tp.partition}", tp.topic, tp.partition)
-
-
-async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
-    with contextlib.suppress(KafkaError, OSError, TimeoutError):
-        async with asyncio.timeout(10):
-            await consumer.stop()
 
 
 def _reason(exc: BaseException) -> str:

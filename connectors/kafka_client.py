@@ -8,11 +8,37 @@ so aiokafka's own logger is kept to CRITICAL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
 from eventhub.config.loader import LoadedConfig
 from eventhub.config.models import KafkaConnection
+
+log = structlog.get_logger("eventhub.kafka")
+
+STOP_TIMEOUT = 10.0
+
+
+async def stop_quietly(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    """Stop an aiokafka client within ``STOP_TIMEOUT``, whatever state the brokers are in."""
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT):
+            await client.stop()
+    except (KafkaError, OSError, TimeoutError):
+        pass
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled
+        # With the broker gone, aiokafka lets the cancellation of its own pending requests
+        # out of stop(). It has stopped all the same; taken for ours, it would end the
+        # caller's task (a mapping's, before it could report that it finished).
+        log.debug("aiokafka raised CancelledError while stopping; it is stopped")
 
 
 def quiet_aiokafka() -> None:

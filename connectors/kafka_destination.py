@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from connectors.kafka_client import client_options, describe, quiet_aiokafka
+from connectors.kafka_client import client_options, describe, quiet_aiokafka, stop_quietly
 from eventhub.config.destinations import DestinationRef
 from eventhub.config.models import KafkaConnection
 from eventhub.sources import DestinationError
@@ -56,7 +56,7 @@ class KafkaDestination:
                 async with asyncio.timeout(SEND_TIMEOUT):
                     await producer.start()
             except (KafkaError, OSError, TimeoutError) as exc:
-                await _stop(producer)
+                await stop_quietly(producer)
                 raise DestinationError(
                     f"cannot reach Kafka at {describe(connection)}: {exc or type(exc).__name__}"
                 ) from exc
@@ -77,12 +77,4 @@ class KafkaDestination:
     async def aclose(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await _stop(producer)
-
-
-async def _stop(producer: AIOKafkaProducer) -> None:
-    try:
-        async with asyncio.timeout(10):
-            await producer.stop()
-    except (KafkaError, OSError, TimeoutError):
-        return
+            await stop_quietly(producer)

@@ -95,8 +95,10 @@ class StreamMapping:
         finally:
             self._group = None
             self._state = "stopped"
-            await self._source.close()
-            self._finished.set()
+            try:
+                await self._source.close()
+            finally:  # whatever close raised, ``stop`` must not wait for us forever
+                self._finished.set()
         if self._failure is not None:
             raise self._failure
 

@@ -4,6 +4,7 @@ one being killed; the broker killed and restarted while the hub runs."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -124,5 +125,24 @@ def test_broker_outage_shows_in_ready_and_the_hub_resumes(tmp_path, tansu):
             message="records after the outage handled",
         )
         assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+
+
+def test_sigterm_while_the_broker_is_down_still_exits(tmp_path, tansu):
+    topic = tansu.create_topic("orders", partitions=2)
+    out = tmp_path / "seen.jsonl"
+    daemon = _hub(tmp_path / "hub", tansu.bootstrap, topic, out, pause="0")
+    try:
+        daemon.start()
+        wait_until(lambda: daemon.request("GET", "/ready", admin=True)[0] == 200, timeout=60)
+        tansu.produce(topic, [(0, None, b'{"i": 1}')])
+        wait_until(lambda: read_jsonl(out), timeout=30)
+        tansu.kill()
+        wait_until(lambda: daemon.request("GET", "/ready", admin=True)[0] == 503, timeout=30)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.proc is not None
+        # Stopping the consumer is bounded (10 s) and so is the last commit (10 s).
+        assert daemon.proc.wait(45) == 0
     finally:
         daemon.kill()
