@@ -10,7 +10,6 @@ visible, whichever is first. Idle receivers do not poll.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import weakref
@@ -114,8 +113,7 @@ class EmbeddedQueues:
     async def aclose(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await asyncio.gather(self._sweeper, return_exceptions=True)  # ours propagates
         if self._cleanups:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
         if self._env is not None:

@@ -8,7 +8,6 @@ creates the shards of new streams; every minute it deletes records older than ea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 from typing import Final
@@ -90,8 +89,7 @@ class EmbeddedStreams:
     async def aclose(self) -> None:
         if self._trimmer is not None:
             self._trimmer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._trimmer
+            await asyncio.gather(self._trimmer, return_exceptions=True)  # ours propagates
             self._trimmer = None
         if self._env is not None:
             for target in self._targets:

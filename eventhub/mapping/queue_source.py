@@ -8,7 +8,6 @@ closes the connector when the mapping ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import structlog
@@ -118,8 +117,7 @@ class QueueMappingSource:
                 await self.mapping.run()
             finally:
                 refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                await asyncio.gather(refresher, return_exceptions=True)  # ours propagates
         finally:
             await self.source.aclose()
 
