@@ -62,6 +62,26 @@ def _behaviour(config: FunctionConfig) -> FunctionConfig:
     return config.model_copy(update={"description": ""})
 
 
+CodeStamp = tuple[str, int, int] | None
+
+
+def code_stamp(config: FunctionConfig, loaded: LoadedConfig) -> CodeStamp:
+    """The handler module's file as it is now (path, mtime, size); None if not found.
+
+    A reload rebuilds a function whose stamp changed, so editing a handler and reloading
+    runs the new code, as a Lambda deploy would. Modules the handler imports are not
+    looked at."""
+    module, _ = config.module_and_attribute
+    base = loaded.resolve(config.code_dir).joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        return (str(path), stat.st_mtime_ns, stat.st_size)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionsDiff:
     added: list[str]
@@ -78,6 +98,7 @@ class FunctionSet:
         self.shared = Limiter(1)
         self.runtimes: dict[str, FunctionRuntime] = {}
         self.configs: dict[str, FunctionConfig] = {}
+        self._stamps: dict[str, CodeStamp] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
     def apply(self, loaded: LoadedConfig) -> FunctionsDiff:
@@ -86,23 +107,26 @@ class FunctionSet:
         reserved = sum(f.reserved_concurrency or 0 for f in config.functions.values())
         self.shared.resize(max(1, config.hub.concurrency - reserved))
         old_runtimes, old_configs = self.runtimes, self.configs
-        old = {n: _behaviour(f) for n, f in old_configs.items()}
+        old = {n: (_behaviour(f), self._stamps.get(n)) for n, f in old_configs.items()}
+        now = {n: (_behaviour(f), code_stamp(f, loaded)) for n, f in config.functions.items()}
         diff = FunctionsDiff(
             added=[n for n in config.functions if n not in old_configs],
-            changed=[
-                n for n, f in config.functions.items() if n in old and old[n] != _behaviour(f)
-            ],
+            changed=[n for n in config.functions if n in old and old[n] != now[n]],
             removed=[n for n in old_configs if n not in config.functions],
-            unchanged=[n for n, f in config.functions.items() if old.get(n) == _behaviour(f)],
+            unchanged=[n for n in config.functions if old.get(n) == now[n]],
         )
         runtimes = {name: old_runtimes[name] for name in diff.unchanged}
+        # On a reload a module may already be imported (by another function, or before
+        # an edit): new and changed functions execute it again, so they get its new code.
+        reloading = bool(old_configs)
         for name in diff.added:
-            runtimes[name] = self._build(name, config.functions[name], loaded)
+            runtimes[name] = self._build(name, config.functions[name], loaded, reimport=reloading)
         for name in diff.changed:
             runtimes[name] = self._build(name, config.functions[name], loaded, reimport=True)
         for name in (*diff.changed, *diff.removed):
             self._retire(old_runtimes[name])
         self.runtimes, self.configs = runtimes, dict(config.functions)
+        self._stamps = {n: stamp for n, (_, stamp) in now.items()}
         return diff
 
     def _build(

@@ -174,6 +174,63 @@ async def test_a_new_description_alone_keeps_the_function_warm(tmp_path: Path) -
         await hub.aclose()
 
 
+VERSIONED = """
+def handler(event, context):
+    return "v1"
+"""
+
+
+def reloaded(hub: MiniHub, edit: Any = None) -> Any:
+    """Apply the config file again (after ``edit`` of its dict), as POST /reload does."""
+    config = yaml.safe_load(hub.config_path.read_text())
+    if edit is not None:
+        edit(config)
+    hub.config_path.write_text(yaml.safe_dump(config))
+    new = load_config(hub.config_path)
+    diff = hub.functions.apply(new)
+    hub.invoker.replace(
+        hub.functions.runtimes, {n: f.async_ for n, f in new.config.functions.items()}
+    )
+    return diff
+
+
+async def test_an_edited_handler_runs_its_new_code_after_a_reload(tmp_path: Path) -> None:
+    hub = await MiniHub(tmp_path, {"f": {}}, {"f": VERSIONED}).start()
+    try:
+        assert (await hub.invoker.invoke("f", {}, wait=True)).value == "v1"
+        module = hub.code_dir / f"{hub.module_names['f']}.py"
+        module.write_text(VERSIONED.replace("v1", "version two"))  # a new size: a new stamp
+        diff = reloaded(hub)
+        assert diff.changed == ["f"]
+        assert (await hub.invoker.invoke("f", {}, wait=True)).value == "version two"
+        assert reloaded(hub).changed == []  # nothing changed since: the function stays warm
+    finally:
+        await hub.aclose()
+
+
+async def test_a_function_added_by_reload_sees_new_handlers_of_an_imported_module(
+    tmp_path: Path,
+) -> None:
+    hub = await MiniHub(tmp_path, {"f": {}}, {"f": VERSIONED}).start()
+    try:
+        assert (await hub.invoker.invoke("f", {}, wait=True)).value == "v1"  # module imported
+        module_name = hub.module_names["f"]
+        module = hub.code_dir / f"{module_name}.py"
+        module.write_text(VERSIONED + "\n\ndef other(event, context):\n    return 'other'\n")
+
+        def add(config: dict[str, Any]) -> None:
+            config["functions"]["g"] = {
+                "handler": f"{module_name}:other",
+                "code_dir": str(hub.code_dir),
+            }
+
+        diff = reloaded(hub, add)
+        assert diff.added == ["g"]
+        assert (await hub.invoker.invoke("g", {}, wait=True)).value == "other"
+    finally:
+        await hub.aclose()
+
+
 # -- destinations of a connection that changed ---------------------------------------------
 
 
