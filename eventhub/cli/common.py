@@ -20,6 +20,11 @@ class CliError(Exception):
         self.code = code
 
 
+CONFIG_HELP = (
+    "config file (default: $EVENTHUB_CONFIG, else ./eventhub.yaml, else config/eventhub.yaml)"
+)
+
+
 def config_path(given: str | None) -> Path:
     """``-c FILE``, else ``$EVENTHUB_CONFIG``, else ./eventhub.yaml, else config/eventhub.yaml."""
     if given:
@@ -33,8 +38,16 @@ def config_path(given: str | None) -> Path:
 
 def load(given: str | None) -> LoadedConfig:
     """The configuration, or exit 1 with every problem printed."""
+    path = config_path(given)
+    if not path.exists() and not given and not os.environ.get("EVENTHUB_CONFIG"):
+        print(
+            f"eventhub: no configuration file: neither ./eventhub.yaml nor {DEFAULT_CONFIG} "
+            "exists here; give one with -c FILE or $EVENTHUB_CONFIG",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
     try:
-        return load_config(config_path(given))
+        return load_config(path)
     except ConfigError as exc:
         fail_config(exc)
 

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from eventhub.cli.common import CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
 from eventhub.cli.http import request
 
 TYPES = {"sync": "RequestResponse", "async": "Event", "dry-run": "DryRun"}
@@ -23,9 +23,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Invoke a function like `aws lambda invoke` (`sam local invoke` with --local).",
     )
     parser.add_argument("name", help="function name")
-    parser.add_argument(
-        "-c", "--config", help="config file (default: $EVENTHUB_CONFIG or config/eventhub.yaml)"
-    )
+    parser.add_argument("-c", "--config", help=CONFIG_HELP)
     parser.add_argument(
         "--payload", default="{}", help="event JSON, @FILE to read a file, or - for stdin"
     )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from eventhub import __version__
 from eventhub.cli import events, invoke, queues, status, streams
-from eventhub.cli.common import CliError, load
+from eventhub.cli.common import CONFIG_HELP, CliError, load
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -36,7 +36,7 @@ def _with_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
         "--config",
-        help="config file (default: $EVENTHUB_CONFIG, ./eventhub.yaml or config/eventhub.yaml)",
+        help=CONFIG_HELP,
     )
 
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from eventhub.cli.common import CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
 from eventhub.cli.http import aws_json
 from eventhub.config.loader import LoadedConfig
 from eventhub.events.sqs import queue_arn
@@ -49,9 +49,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c", "--config", help="config file (default: $EVENTHUB_CONFIG or config/eventhub.yaml)"
-    )
+    parser.add_argument("-c", "--config", help=CONFIG_HELP)
 
 
 def _endpoint(loaded: LoadedConfig) -> str:

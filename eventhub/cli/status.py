@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from eventhub.cli.common import CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
 from eventhub.cli.http import request
 
 
@@ -16,9 +16,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="show functions and sources of the running daemon",
         description="Print /functions and /sources of the daemon's admin listener as tables.",
     )
-    parser.add_argument(
-        "-c", "--config", help="config file (default: $EVENTHUB_CONFIG or config/eventhub.yaml)"
-    )
+    parser.add_argument("-c", "--config", help=CONFIG_HELP)
     parser.set_defaults(command=run)
 
 

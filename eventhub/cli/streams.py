@@ -12,7 +12,7 @@ import json
 import sys
 import uuid
 
-from eventhub.cli.common import CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
 from eventhub.cli.http import aws_json
 
 
@@ -30,9 +30,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--explicit-hash-key", help="decimal 128-bit hash key that overrides the key's hash"
     )
-    parser.add_argument(
-        "-c", "--config", help="config file (default: $EVENTHUB_CONFIG or config/eventhub.yaml)"
-    )
+    parser.add_argument("-c", "--config", help=CONFIG_HELP)
     parser.set_defaults(command=run)
 
 

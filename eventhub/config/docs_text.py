@@ -34,8 +34,8 @@ configuration.
   mapping's function timeout must not exceed the queue's visibility timeout) run once
   every entry is valid on its own.
 - **Names** of connections, streams, queues, functions, sources and tokens are 1 to 64
-  letters, digits, `.`, `_` or `-`. A queue is FIFO exactly when its name ends in
-  `.fifo`, as in SQS.
+  letters, digits, `.`, `_` or `-`. A FIFO queue's name ends in `.fifo`
+  and it says `fifo: true`; a name ending in `.fifo` without it is an error, as in SQS.
 - **Relative paths** (`hub.state_dir`, `code_dir`, the `root` of a files source, `file:`
   destinations) resolve against the directory of the config file, not the working
   directory; a leading `~` is the home directory.

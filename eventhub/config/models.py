@@ -151,8 +151,8 @@ class AsyncConfig(Model):
         ge=0.0,
         le=3600.0,
         description="Seconds before the first retry; each later retry waits twice as long "
-        "(AWS waits about 1 and then 2 minutes). Throttled events back off from 1 s to 5 min "
-        "without using retries.",
+        "(AWS waits about 1 and then 2 minutes). A throttled event (no concurrency free) "
+        "waits for a slot without using retries, until max_event_age.",
     )
     on_success: DestinationURI | None = Field(
         None, description="Destination of the invocation record after a successful invocation."

@@ -94,3 +94,20 @@ def test_config_is_found_through_the_environment(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{file.resolve()}: valid (0 functions")
+
+
+def test_no_file_found_by_default_names_the_places_looked_at(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "eventhub", "validate"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "eventhub: no configuration file: neither ./eventhub.yaml nor config/eventhub.yaml "
+        "exists here; give one with -c FILE or $EVENTHUB_CONFIG\n"
+    )
