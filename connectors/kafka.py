@@ -95,6 +95,7 @@ class KafkaStreamSource:
         self._resumed = asyncio.Event()
         self._probe: asyncio.Task[None] | None = None
         self._healthy = False
+        self._problem: str | None = None  # what the last probe found wrong
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -358,6 +359,12 @@ class KafkaStreamSource:
     def connected(self) -> bool:
         return self._healthy
 
+    @property
+    def problem(self) -> str | None:
+        if self._healthy:
+            return None
+        return f"cannot reach Kafka at {self._servers}: {self._problem or 'not connected'}"
+
     def lag(self, shard_id: str) -> int | None:
         tp = self._partitions.get(shard_id)
         if tp is None or self._consumer is None:
@@ -371,7 +378,7 @@ class KafkaStreamSource:
     async def _watch(self) -> None:
         """Ask the broker for metadata every second; report outages and missing topics."""
         while self._consumer is not None:
-            problem = await self._check(self._consumer)
+            problem = self._problem = await self._check(self._consumer)
             healthy = problem is None
             if healthy != self._healthy:
                 if healthy:

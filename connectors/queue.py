@@ -53,6 +53,10 @@ class EmbeddedQueue:
     def connected(self) -> bool:
         return True
 
+    @property
+    def problem(self) -> str | None:
+        return None
+
     async def open(self) -> None:
         try:
             self.fifo = self._queues.config(self.queue_name).fifo

@@ -34,7 +34,7 @@ from aiormq import spec
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from connectors.rabbitmq_acks import AckTracker
-from connectors.rabbitmq_connect import connect, vhost_of
+from connectors.rabbitmq_connect import connect, safe_url, vhost_of
 from connectors.rabbitmq_topology import dead_letter_names, ensure_queue
 from connectors.sqs_params import message_id as new_message_id
 from eventhub.config.loader import LoadedConfig
@@ -122,6 +122,13 @@ class RabbitMQQueue:
             and underlay is not None
             and not underlay.is_closed
         )
+
+    @property
+    def problem(self) -> str | None:
+        if self.connected:
+            return None
+        where = safe_url(self._connection_config.url.get_secret_value())
+        return f"connection to RabbitMQ at {where} lost; reconnecting"
 
     async def open(self) -> None:
         self._connection = await connect(

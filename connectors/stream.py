@@ -145,6 +145,10 @@ class EmbeddedStreamSource:
     def connected(self) -> bool:
         return self._open
 
+    @property
+    def problem(self) -> str | None:
+        return None if self._open else "the embedded stream is closed"
+
     def lag(self, shard_id: str) -> int | None:
         state = self._shards.get(shard_id)
         if state is None:

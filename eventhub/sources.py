@@ -144,6 +144,10 @@ class ShardListener(Protocol):
         ...
 
 
+# Lambda's LastProcessingResult while an event source mapping cannot reach its broker.
+CONNECTION_PROBLEM = "PROBLEM: Connection error."
+
+
 class StreamSource(Protocol):
     """A source of ordered shards, read by ``eventhub.mapping.stream.StreamMapping``.
 
@@ -184,6 +188,11 @@ class StreamSource(Protocol):
     @property
     def connected(self) -> bool:
         """Whether the broker (or store) answered recently; shown by ``/ready``."""
+        ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why the source is not connected (``last_error`` then); None while it is."""
         ...
 
     def lag(self, shard_id: str) -> int | None:
@@ -246,6 +255,11 @@ class QueueSource(Protocol):
     @property
     def connected(self) -> bool:
         """Whether the broker is reachable right now (``/ready``)."""
+        ...
+
+    @property
+    def problem(self) -> str | None:
+        """Why the queue is not connected (``last_error`` then); None while it is."""
         ...
 
     async def open(self) -> None:

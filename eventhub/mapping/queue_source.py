@@ -19,7 +19,7 @@ from eventhub.mapping.queue_format import QueueEventFormat
 from eventhub.mapping.queue_outcome import describe_error
 from eventhub.mapping.queue_stats import QueueCounters
 from eventhub.runtime.result import InvocationResult
-from eventhub.sources import QueueSource, SourceStatus, SourceUnavailable
+from eventhub.sources import CONNECTION_PROBLEM, QueueSource, SourceStatus, SourceUnavailable
 
 log = structlog.get_logger("eventhub.mapping.queue")
 
@@ -145,13 +145,17 @@ class QueueMappingSource:
         detail.update(self._figures)
         detail["queue"] = self.source.queue_name
         detail["errors"] = detail["failed_invocations"]
+        connected = self.source.connected
+        result, error = self._last_result, self._last_error
+        if self._opened and not connected:  # an outage, now
+            result, error = CONNECTION_PROBLEM, self.source.problem or error
         return SourceStatus(
             name=self.name,
             type=self._config.type,
             function=self._function,
             state="running" if self._opened else "starting",
-            connected=self.source.connected,
-            last_result=self._last_result,
-            last_error=self._last_error,
+            connected=connected,
+            last_result=result,
+            last_error=error,
             detail=detail,
         )

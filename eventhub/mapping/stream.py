@@ -31,6 +31,7 @@ from eventhub.mapping.stream_stats import (
     snapshot,
 )
 from eventhub.sources import (
+    CONNECTION_PROBLEM,
     RecordBuilder,
     ShardInfo,
     SourceStatus,
@@ -126,14 +127,18 @@ class StreamMapping:
 
     def status(self) -> SourceStatus:
         stats = self.statistics()
+        connected = self._opened and self._failure is None and self._source.connected
+        result, error = self._last_result, self._last_error
+        if self._opened and self._failure is None and not connected:  # an outage, now
+            result, error = CONNECTION_PROBLEM, self._source.problem or error
         return SourceStatus(
             name=self.name,
             type=self.kind,
             function=self.settings.function,
             state=self._state,
-            connected=self._opened and self._failure is None and self._source.connected,
-            last_result=self._last_result,
-            last_error=self._last_error,
+            connected=connected,
+            last_result=result,
+            last_error=error,
             detail=stats.detail(),
         )
 

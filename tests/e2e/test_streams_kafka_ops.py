@@ -105,6 +105,10 @@ def test_broker_outage_shows_in_ready_and_the_hub_resumes(tmp_path, tansu):
         )
         status, body = daemon.admin("GET", "/sources")
         assert body["sources"][0]["connected"] is False
+        assert body["sources"][0]["last_result"] == "PROBLEM: Connection error."
+        assert body["sources"][0]["last_error"].startswith(
+            f"cannot reach Kafka at {tansu.bootstrap}"
+        )
         assert daemon.request("GET", "/health", admin=True)[0] == 200  # the hub stays up
         tansu.start()  # same port; memory storage: the topic must be made again
         tansu.create_topic("orders", partitions=2)

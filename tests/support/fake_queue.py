@@ -55,6 +55,10 @@ class FakeQueue:
     def connected(self) -> bool:
         return True
 
+    @property
+    def problem(self) -> str | None:
+        return None
+
     def put(self, body: str, group_id: str | None = None, **props: Any) -> str:
         message_id = props.pop("message_id", None) or str(uuid.uuid4())
         self.messages.append(Stored(message_id, body, group_id, properties=props or None))

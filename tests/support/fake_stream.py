@@ -120,6 +120,10 @@ class FakeStreamSource:
     def connected(self) -> bool:
         return not self.closed
 
+    @property
+    def problem(self) -> str | None:
+        return "closed" if self.closed else None
+
     def lag(self, shard_id: str) -> int | None:
         shard = self.shards[shard_id]
         return len(shard.records) - shard.next_read

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,13 @@ def test_broker_outage_shows_in_ready_and_resumes_losing_nothing(
         (tmp_path / "done.jsonl.slow").unlink()
         wait_until(lambda: daemon.admin("GET", "/ready")[0] == 503, message="not ready")
         assert daemon.admin("GET", "/health")[0] == 200
-        assert source_status(daemon)["connected"] is False
+        status = source_status(daemon)
+        assert status["connected"] is False
+        assert status["last_result"] == "PROBLEM: Connection error."
+        assert "connection to RabbitMQ at amqp://" in status["last_error"]
+        password = urllib.parse.urlsplit(node.url).password
+        assert password
+        assert f":{password}@" not in status["last_error"]
         node.start()
         wait_until(lambda: daemon.admin("GET", "/ready")[0] == 200, timeout=60, message="ready")
         second = [f"after-{i}" for i in range(20)]
