@@ -225,6 +225,16 @@ class Lane:
         if not verdict.ok:
             self._last_error = verdict.reason
             self._worker.core.note_failure(verdict.reason)
+            if (
+                result.ok and verdict.failed_from == 0
+            ):  # the invocation succeeded, its answer did not
+                log.warning(
+                    "the handler's response fails the whole batch",
+                    source=self._worker.core.name,
+                    shard=self._worker.info.id,
+                    reason=verdict.reason,
+                    request_id=result.request_id,
+                )
         return verdict
 
     def _after_failure(self, verdict: Verdict, records: list[Any], retries: int) -> Decision:

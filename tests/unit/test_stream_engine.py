@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from eventhub.mapping.retry import RetryPolicy
 from eventhub.mapping.stream import StreamMapping
@@ -209,9 +210,12 @@ async def test_a_malformed_partial_response_fails_the_whole_batch(response):
     function = FakeFunction(lambda event: response if len(function.events) == 1 else None)
     for i in range(3):
         source.put(0, {"i": i})
-    async with Running(make_mapping(source, function, report_batch_item_failures=True)):
-        await until(lambda: source.committed.get("shard-0") == 3)
+    with capture_logs() as logs:
+        async with Running(make_mapping(source, function, report_batch_item_failures=True)):
+            await until(lambda: source.committed.get("shard-0") == 3)
     assert [len(e["Records"]) for e in function.events] == [3, 3]
+    [warning] = [e for e in logs if e["event"] == "the handler's response fails the whole batch"]
+    assert warning["reason"].startswith("batchItemFailures: ")
 
 
 async def test_partial_response_is_ignored_unless_enabled():
