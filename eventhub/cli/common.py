@@ -8,8 +8,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from eventhub.config.errors import ConfigError
-from eventhub.config.loader import DEFAULT_CONFIG, LoadedConfig, load_config
-from eventhub.config.models import split_hostport
+from eventhub.config.loader import (
+    DEFAULT_CONFIG,
+    LoadedConfig,
+    load_client_settings,
+    load_config,
+)
+from eventhub.config.models import HubConfig, split_hostport
 
 
 class CliError(Exception):
@@ -36,8 +41,7 @@ def config_path(given: str | None) -> Path:
     return local if local.exists() else Path(DEFAULT_CONFIG)
 
 
-def load(given: str | None) -> LoadedConfig:
-    """The configuration, or exit 1 with every problem printed."""
+def _found(given: str | None) -> Path:
     path = config_path(given)
     if not path.exists() and not given and not os.environ.get("EVENTHUB_CONFIG"):
         print(
@@ -46,8 +50,24 @@ def load(given: str | None) -> LoadedConfig:
             file=sys.stderr,
         )
         raise SystemExit(1)
+    return path
+
+
+def load(given: str | None) -> LoadedConfig:
+    """The configuration, or exit 1 with every problem printed."""
+    path = _found(given)
     try:
         return load_config(path)
+    except ConfigError as exc:
+        fail_config(exc)
+
+
+def load_client(given: str | None) -> HubConfig:
+    """What a client of the running daemon reads from the file: ``hub``'s addresses,
+    region and account only (no secrets needed, the rest of the file unchecked)."""
+    path = _found(given)
+    try:
+        return load_client_settings(path)
     except ConfigError as exc:
         fail_config(exc)
 

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load, load_client
 from eventhub.cli.http import request
 
 TYPES = {"sync": "RequestResponse", "async": "Event", "dry-run": "DryRun"}
@@ -61,15 +61,15 @@ def read_payload(spec: str) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     payload = read_payload(args.payload)
-    loaded = load(args.config)
     if args.local:
-        return _local(loaded, args.name, payload, args.type)
+        return _local(load(args.config), args.name, payload, args.type)
+    hub = load_client(args.config)
     headers = {"X-Amz-Invocation-Type": TYPES[args.type], "Content-Type": "application/json"}
     if args.log:
         headers["X-Amz-Log-Type"] = "Tail"
     if args.token:
         headers["Authorization"] = f"Bearer {args.token}"
-    url = f"{base_url(loaded.config.hub.listen)}/2015-03-31/functions/{args.name}/invocations"
+    url = f"{base_url(hub.listen)}/2015-03-31/functions/{args.name}/invocations"
     reply = request("POST", url, payload, headers)
     if reply.status >= 400:
         error = reply.json() or {}

@@ -7,9 +7,9 @@ import argparse
 import sys
 from typing import Any
 
-from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load_client
 from eventhub.cli.http import aws_json
-from eventhub.config.loader import LoadedConfig
+from eventhub.config.models import HubConfig
 from eventhub.events.sqs import queue_arn
 
 
@@ -52,14 +52,12 @@ def _config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", help=CONFIG_HELP)
 
 
-def _endpoint(loaded: LoadedConfig) -> str:
-    return base_url(loaded.config.hub.listen) + "/"
+def _endpoint(hub: HubConfig) -> str:
+    return base_url(hub.listen) + "/"
 
 
-def _queue_url(loaded: LoadedConfig, name: str) -> str:
-    if name not in loaded.config.queues:
-        raise CliError(f"queue {name!r} is not defined under queues in {loaded.path}")
-    return f"{base_url(loaded.config.hub.listen)}/{loaded.config.hub.account_id}/{name}"
+def _queue_url(hub: HubConfig, name: str) -> str:
+    return f"{base_url(hub.listen)}/{hub.account_id}/{name}"
 
 
 def _read_body(spec: str) -> str:
@@ -74,14 +72,20 @@ def _read_body(spec: str) -> str:
     return spec
 
 
-def _sqs(loaded: LoadedConfig, operation: str, payload: dict[str, Any]) -> Any:
-    return aws_json(_endpoint(loaded), f"AmazonSQS.{operation}", payload, version="1.0")
+def _sqs(hub: HubConfig, operation: str, payload: dict[str, Any]) -> Any:
+    try:
+        return aws_json(_endpoint(hub), f"AmazonSQS.{operation}", payload, version="1.0")
+    except CliError as exc:  # "com.amazonaws.sqs#MissingParameter: ..." reads as the error
+        text = str(exc).split("#", 1)[-1] if str(exc).startswith("com.amazonaws.sqs#") else str(exc)
+        if "MessageGroupId" in text:
+            text += " (give it with --group-id)"
+        raise CliError(text) from None
 
 
 def run_send(args: argparse.Namespace) -> int:
-    loaded = load(args.config)
+    hub = load_client(args.config)
     payload: dict[str, Any] = {
-        "QueueUrl": _queue_url(loaded, args.queue),
+        "QueueUrl": _queue_url(hub, args.queue),
         "MessageBody": _read_body(args.body),
     }
     if args.group_id is not None:
@@ -98,21 +102,18 @@ def run_send(args: argparse.Namespace) -> int:
         attributes[name] = {"DataType": "String", "StringValue": value}
     if attributes:
         payload["MessageAttributes"] = attributes
-    result = _sqs(loaded, "SendMessage", payload)
+    result = _sqs(hub, "SendMessage", payload)
     print(result["MessageId"])
     return 0
 
 
 def run_redrive(args: argparse.Namespace) -> int:
-    loaded = load(args.config)
-    hub = loaded.config.hub
-    _queue_url(loaded, args.dlq)
+    hub = load_client(args.config)
     payload = {"SourceArn": queue_arn(hub.region, hub.account_id, args.dlq)}
     if args.to is not None:
-        _queue_url(loaded, args.to)
         payload["DestinationArn"] = queue_arn(hub.region, hub.account_id, args.to)
-    _sqs(loaded, "StartMessageMoveTask", payload)
-    tasks = _sqs(loaded, "ListMessageMoveTasks", {"SourceArn": payload["SourceArn"]})
+    _sqs(hub, "StartMessageMoveTask", payload)
+    tasks = _sqs(hub, "ListMessageMoveTasks", {"SourceArn": payload["SourceArn"]})
     task = tasks["Results"][0]
     target = args.to or "their source queues"
     print(

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load_client
 from eventhub.cli.http import request
 
 
@@ -71,8 +71,7 @@ def _health(source: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(args.config)
-    admin = base_url(loaded.config.hub.admin_listen)
+    admin = base_url(load_client(args.config).admin_listen)
     functions = _get(f"{admin}/functions")["functions"]
     sources = _get(f"{admin}/sources")["sources"]
     print(

@@ -12,7 +12,7 @@ import json
 import sys
 import uuid
 
-from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load
+from eventhub.cli.common import CONFIG_HELP, CliError, base_url, load_client
 from eventhub.cli.http import aws_json
 
 
@@ -48,10 +48,7 @@ def read_data(spec: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load(args.config)
-    if args.stream not in loaded.config.streams:
-        known = ", ".join(sorted(loaded.config.streams)) or "none"
-        raise CliError(f"stream {args.stream!r} is not defined under streams (defined: {known})")
+    hub = load_client(args.config)
     key = args.key if args.key is not None else str(uuid.uuid4())
     payload = {
         "StreamName": args.stream,
@@ -60,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.explicit_hash_key is not None:
         payload["ExplicitHashKey"] = args.explicit_hash_key
-    reply = aws_json(base_url(loaded.config.hub.listen), "Kinesis_20131202.PutRecord", payload)
+    reply = aws_json(base_url(hub.listen), "Kinesis_20131202.PutRecord", payload)
     print(json.dumps({"ShardId": reply["ShardId"], "SequenceNumber": reply["SequenceNumber"]}))
     return 0

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from eventhub.config.crossref import cross_check, raw_references
 from eventhub.config.errors import ConfigError, ConfigIssue
 from eventhub.config.messages import located
+from eventhub.config.models import HubConfig
 from eventhub.config.root import EventhubConfig
 from eventhub.config.yamlsource import dotted, load_yaml
 
@@ -42,11 +43,9 @@ class LoadedConfig:
         return self.resolve(self.config.hub.state_dir)
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Load and validate ``path``; raises ConfigError listing every problem (nothing partial)."""
-    file = Path(path)
+def _read(file: Path) -> str:
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([ConfigIssue("", "no such file")], str(file)) from None
     except IsADirectoryError:
@@ -55,6 +54,12 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         raise ConfigError([ConfigIssue("", f"cannot read: {exc.strerror}")], str(file)) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigIssue("", f"not UTF-8 text: {exc.reason}")], str(file)) from None
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load and validate ``path``; raises ConfigError listing every problem (nothing partial)."""
+    file = Path(path)
+    text = _read(file)
     config = parse_config(text, env if env is not None else os.environ, filename=str(file))
     # Re-read through the name given (a Kubernetes ConfigMap swaps a symlink under it);
     # relative paths in the file count from where the file really is.
@@ -92,3 +97,36 @@ def parse_config(text: str, env: Mapping[str, str], filename: str | None = None)
     if issues:
         raise ConfigError(issues, filename)
     return config
+
+
+# What a client of the running daemon (``eventhub invoke``, ``status``, ``put``, ``send``)
+# needs from the file: where the daemon listens and the ARNs it answers with.
+CLIENT_KEYS = ("listen", "admin_listen", "region", "account_id")
+
+
+def load_client_settings(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> HubConfig:
+    """Only ``hub``'s listen addresses, region and account of ``path``.
+
+    A client needs none of the daemon's secrets, and a file half-edited elsewhere (the
+    daemon still serving the previous one) must not stop it: only these keys are checked.
+    """
+    file = Path(path)
+    doc = load_yaml(_read(file), env if env is not None else os.environ)
+    if not isinstance(doc.data, dict):
+        issues = doc.issues or [ConfigIssue("", "the file must be a YAML mapping", 1)]
+        raise ConfigError(issues, str(file))
+    hub = doc.data.get("hub")
+    wanted = {k: v for k, v in hub.items() if k in CLIENT_KEYS} if isinstance(hub, dict) else {}
+    prefixes = tuple(f"hub.{key}" for key in CLIENT_KEYS)
+    issues = [issue for issue in doc.issues if issue.path.startswith(prefixes)]
+    try:
+        config = EventhubConfig.model_validate({"hub": wanted})
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            key_path, message = located({"hub": wanted}, error)
+            issues.append(ConfigIssue(dotted(key_path), message, doc.line_of(key_path)))
+    if issues:
+        raise ConfigError(issues, str(file))
+    return config.hub

@@ -133,7 +133,7 @@ def test_cli_errors_are_one_clear_line(daemon_factory, write_functions, tmp_path
     daemon = daemon_factory(config(tmp_path))
     missing = daemon.cli("send", "nope", "x")
     assert missing.returncode == 1
-    assert "queue 'nope' is not defined" in missing.stderr
+    assert "QueueDoesNotExist: The specified queue 'nope' does not exist." in missing.stderr
     (tmp_path / "big.txt").write_text("x" * 1_100_000)
     big = daemon.cli("send", "jobs", f"@{tmp_path / 'big.txt'}")
     assert big.returncode == 1

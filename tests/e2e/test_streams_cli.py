@@ -39,7 +39,7 @@ def test_put_reaches_the_handler_and_errors_are_one_line(daemon_factory, write_f
     unknown = daemon.cli("put", "nope", "x")
     assert unknown.returncode == 1
     assert unknown.stderr.strip().count("\n") == 0
-    assert "stream 'nope' is not defined" in unknown.stderr
+    assert "ResourceNotFoundException: Stream nope under account" in unknown.stderr
 
     daemon.stop()
     down = daemon.cli("put", "clicks", "x")

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.parser import models
 
 from eventhub.cli.main import build_parser, main
 from eventhub.events.samples import KINDS
+from tests.support.ports import free_port
 
 
 def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple]:
@@ -142,12 +143,30 @@ def test_invoke_bad_payload_is_one_clear_line(
     assert err.count("\n") == 1
 
 
-def test_invoke_with_a_bad_config_exits_1(capsys: Any, tmp_path: Path) -> None:
+def test_invoke_with_a_bad_listen_address_exits_1(capsys: Any, tmp_path: Path) -> None:
     config = tmp_path / "eventhub.yaml"
-    config.write_text("version: 1\nfunctions: {f: {handler: 'no good'}}\n")
+    config.write_text("version: 1\nhub: {listen: 'nowhere'}\n")
     with pytest.raises(SystemExit) as exited:
         main(["invoke", "f", "-c", str(config)])
     assert exited.value.code == 1
     err = capsys.readouterr().err
-    assert "functions.f.handler" in err
+    assert "hub.listen" in err
     assert "Traceback" not in err
+
+
+def test_clients_read_only_where_the_daemon_listens(
+    capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No server secret, and no error elsewhere in a file being edited, stops a client."""
+    monkeypatch.delenv("API_TOKEN", raising=False)
+    port = free_port()
+    config = tmp_path / "eventhub.yaml"
+    config.write_text(
+        f"version: 1\nhub:\n  listen: 127.0.0.1:{port}\n  admin_listen: 127.0.0.1:{port}\n"
+        "  auth: {tokens: {ci: {secret: '${API_TOKEN}'}}}\n"
+        "functions: {f: {handler: 'no good'}}\n"
+    )
+    for command in (["invoke", "f"], ["status"], ["put", "s", "x"], ["send", "q", "x"]):
+        assert main([*command, "-c", str(config)]) == 1
+        err = capsys.readouterr().err
+        assert f"cannot reach the daemon at http://127.0.0.1:{port}" in err, (command, err)
