@@ -232,7 +232,7 @@ class ScheduleSource:
             function=self.config.function,
             state=state,
             connected=self._running,
-            last_result=None if self._last_fire is None else f"fired {self._last_fire.isoformat()}",
+            last_result=None if self._last_fire is None else f"fired {_utc(self._last_fire)}",
             detail={
                 "expression": self._schedule.expression,
                 "timezone": self._schedule.timezone,
@@ -242,3 +242,8 @@ class ScheduleSource:
                 "last_late_ms": self._late_ms,
             },
         )
+
+
+def _utc(moment: datetime) -> str:
+    """As the event's ``time`` is written: ``2026-11-23T19:24:13Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

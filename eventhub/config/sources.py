@@ -103,7 +103,9 @@ class StreamMappingBase(MappingBase):
     def _aware(cls, value: datetime | None) -> datetime | None:
         # Arrival times are aware; a naive one would fail to compare at run time.
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
+            value = value.replace(tzinfo=UTC)
+        if value is not None and value > datetime.now(UTC):
+            raise ValueError("must not be in the future (as Lambda requires)")
         return value
 
     @field_validator("max_record_age")

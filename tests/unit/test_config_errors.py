@@ -581,6 +581,13 @@ CASES = [
         id="timestamp-not-a-date",
     ),
     pytest.param(
+        "sources:\n  clicks:\n    type: stream\n    stream: clicks\n    function: work\n"
+        "    starting_position: at_timestamp\n    starting_timestamp: 2999-01-01T00:00:00Z  #<\n",
+        "sources.clicks.starting_timestamp",
+        "must not be in the future",
+        id="timestamp-in-the-future",
+    ),
+    pytest.param(
         "version: 1\nconnections:\n  kafka-secure:\n    type: kafka\n"
         "    bootstrap_servers: broker:9093\n    security_protocol: SASL_SSL  #<\n",
         "connections.kafka-secure.security_protocol",

@@ -201,6 +201,7 @@ async def test_rate_fires_one_period_after_first_start_then_every_period(harness
     assert len({e["id"] for e in harness.events}) == 3
     status = source.status()
     assert status.detail["fires"] == 3
+    assert status.last_result == f"fired {iso(T0 + timedelta(minutes=15))}"
     assert status.detail["next_run"] == (T0 + timedelta(minutes=20)).isoformat()
     assert status.detail["last_late_ms"] == 3.0
     registry = cast(_Env, source._env).metrics.registry
