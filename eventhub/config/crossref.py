@@ -4,7 +4,7 @@ that span two entries (a queue mapping's function timeout vs the queue's visibil
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from eventhub.config.destinations import parse_destination
 from eventhub.config.root import EventhubConfig
@@ -53,9 +53,10 @@ def _missing_names(
 
 
 def raw_references(data: dict[str, object]) -> list[Problem]:
-    """The name references of ``sources`` checked on the raw document, for a file that
-    failed schema validation: ``validate`` then still lists a source naming a missing
-    function, stream, queue or connection with the other problems, not in a second round."""
+    """The name references and route conflicts of ``sources`` checked on the raw document,
+    for a file that failed schema validation: ``validate`` then still lists a source naming
+    a missing function, stream, queue or connection, or a route another one already has,
+    with the other problems, not in a second round."""
     sources = data.get("sources")
     if not isinstance(sources, dict):
         return []
@@ -64,7 +65,7 @@ def raw_references(data: dict[str, object]) -> list[Problem]:
         entries = data.get(section)
         return isinstance(entries, dict) and name in entries
 
-    return [
+    missing = [
         problem
         for name, source in sources.items()
         if isinstance(source, dict)
@@ -72,6 +73,12 @@ def raw_references(data: dict[str, object]) -> list[Problem]:
             ("sources", name), str(source.get("type")), source.get, defined
         )
     ]
+    routes = (
+        (name, source.get("route"))
+        for name, source in sources.items()
+        if isinstance(source, dict) and source.get("type") == "http"
+    )
+    return [*missing, *_conflicts((name, r) for name, r in routes if isinstance(r, str))]
 
 
 def _destination(
@@ -182,11 +189,18 @@ def _routes(config: EventhubConfig) -> Iterator[Problem]:
 
     As in API Gateway, ``ANY /x`` and ``GET /x`` may coexist: the specific method wins.
     """
+    yield from _conflicts(
+        (name, source.route)
+        for name, source in config.sources.items()
+        if isinstance(source, HttpSourceConfig)
+    )
+
+
+def _conflicts(routes: Iterable[tuple[str, str]]) -> Iterator[Problem]:
+    """(source, route) pairs whose route matches the same requests as an earlier one."""
     seen: dict[tuple[str, str], str] = {}
-    for name, source in config.sources.items():
-        if not isinstance(source, HttpSourceConfig):
-            continue
-        method, _, route_path = source.route.partition(" ")
+    for name, route in routes:
+        method, _, route_path = route.partition(" ")
         key = (method, _route_shape(route_path))
         other = seen.get(key)
         if other is not None:

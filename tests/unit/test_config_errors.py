@@ -733,6 +733,8 @@ def test_reference_problems_come_with_schema_problems_not_in_a_second_round() ->
         "  a: {type: queue, queue: nope, function: typo, batch_size: 20000}\n"
         "  b: {type: rabbitmq, connection: mq, queue: anything, function: ghost}\n"
         "  c: {type: kafka, connection: kafka-main, topics: [t], function: work}\n"
+        "  d: {type: http, route: 'GET /a/{x}', function: work}\n"
+        "  e: {type: http, route: 'GET /a/{y}', function: work}\n"
     )
     issues = problems(text)
     assert sorted(i.path for i in issues) == [
@@ -741,6 +743,7 @@ def test_reference_problems_come_with_schema_problems_not_in_a_second_round() ->
         "sources.a.queue",  # a function that failed its schema still exists by name
         "sources.b.connection",  # a RabbitMQ queue is the broker's, not an embedded one
         "sources.b.function",
+        "sources.e.route",  # conflicts with d
     ]
 
 
