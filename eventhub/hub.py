@@ -124,6 +124,7 @@ class Hub:
                     functions=len(self.functions.runtimes),
                     sources=len(self._sources),
                 )
+                await self._report_orphaned_events()
                 await stop.wait()
                 self.notifier.stopping("stopping: draining in-flight work")
                 await self._shutdown()
@@ -209,6 +210,20 @@ class Hub:
             dispatcher, _ = self._dispatchers.pop(name)
             self.env.invoker.attach(name, None)
             self._tg.create_task(dispatcher.stop(self.loaded.config.hub.shutdown_grace))
+
+    async def _report_orphaned_events(self) -> None:
+        """Accepted async events of a function no longer configured wait in the store (it
+        may come back, and nothing accepted is dropped silently): say so, once per start
+        or reload."""
+        waiting = await self.env.invoker.events.waiting_by_function()
+        for function, count in sorted(waiting.items()):
+            if function not in self.loaded.config.functions:
+                log.warning(
+                    "accepted async events wait for a function that is not configured; "
+                    "they run when it is configured again",
+                    function=function,
+                    events=count,
+                )
 
     # -- sources -------------------------------------------------------------------------
 
@@ -329,6 +344,7 @@ class Hub:
             sources = self._sync_sources()
             report = {"functions": functions, "sources": sources, "restart_required": restart}
             log.info("configuration reloaded", **report)
+            await self._report_orphaned_events()
             for hook in self.reload_hooks:
                 hook(new)
             return report

@@ -147,3 +147,12 @@ class AsyncEventStore:
             return int(row[0])
 
         return await self._store.run(op)
+
+    async def waiting_by_function(self) -> dict[str, int]:
+        """Events waiting or in flight, per function name."""
+
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute("SELECT function, COUNT(*) FROM async_events GROUP BY function")
+            return {str(name): int(count) for name, count in rows}
+
+        return await self._store.run(op)

@@ -231,6 +231,30 @@ async def test_a_function_added_by_reload_sees_new_handlers_of_an_imported_modul
         await hub.aclose()
 
 
+async def test_async_events_of_a_function_no_longer_configured_are_reported(
+    tmp_path: Path,
+) -> None:
+    from eventhub.store.async_events import AsyncEventStore
+    from eventhub.store.db import Store
+
+    (tmp_path / "state").mkdir()
+    async with Store(tmp_path / "state" / "eventhub.db") as store:
+        events = AsyncEventStore(store)
+        await events.open()
+        for request_id in ("r1", "r2"):
+            await events.add("gone", request_id, b"{}", 0.0, leased=False)
+    with capture_logs() as logs:
+        hub = await InProcessHub(tmp_path, {"f": {}}, {"f": VERSIONED}).start()
+        try:
+            async with asyncio.timeout(10):
+                while not any("not configured" in e["event"] for e in logs):
+                    await asyncio.sleep(0.01)
+        finally:
+            await hub.aclose()
+    [warning] = [e for e in logs if "not configured" in e["event"]]
+    assert (warning["function"], warning["events"]) == ("gone", 2)
+
+
 # -- destinations of a connection that changed ---------------------------------------------
 
 
