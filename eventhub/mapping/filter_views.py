@@ -11,10 +11,12 @@ What filters see, per source (the ``*_view`` helpers):
   ``data`` decoded. ``kinesis_view(record, filters)`` returns None (drop) for undecodable data
   when ``filters.uses_key("data")``; otherwise ``data`` is left out and metadata is matched.
 * Kafka (``key``, ``value``) and Amazon MQ (``data``): AWS decodes the bytes as UTF-8 (JSON or
-  plain string) and, when they are not UTF-8, filters on metadata only without dropping the
-  record. Our views parse JSON objects/arrays, keep other text as a string, and remove a field
-  that is not base64 of UTF-8; callers then match with ``filters.without_key(field)`` so that
-  conditions on the payload are ignored rather than failed.
+  plain string) and, when they are not UTF-8 or their format differs from the pattern's (plain
+  text against a nested pattern, a JSON object against a list of values), filters on metadata
+  only without dropping the record. Our views parse JSON objects/arrays, keep other text as a
+  string, and remove a field that is not base64 of UTF-8; when ``fits`` says no, callers match
+  with ``filters.without_key(field)`` so that conditions on the payload are ignored rather
+  than failed.
 """
 
 from __future__ import annotations
@@ -111,3 +113,14 @@ def rmq_view(message: Mapping[str, Any]) -> dict[str, Any]:
     view = dict(message)
     _decode_field(view, "data")
     return view
+
+
+def fits(view: Mapping[str, Any], field: str, shapes: frozenset[str]) -> bool:
+    """Whether the patterns can match the decoded ``field`` of a Kafka or MQ view: it is
+    there (UTF-8) and has the format they use (``FilterSet.shapes``): a JSON object for a
+    nested pattern, anything else for a list of values. If not, AWS matches metadata only."""
+    if field not in view:
+        return False
+    if not shapes:
+        return True
+    return ("object" if isinstance(view[field], dict) else "leaf") in shapes

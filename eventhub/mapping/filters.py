@@ -432,6 +432,15 @@ class FilterSet:
         """True if any pattern has a condition on the top-level record key ``name``."""
         return any(name in p.keys for p in self.patterns)
 
+    def shapes(self, name: str) -> frozenset[str]:
+        """How the patterns constrain the top-level key ``name``: ``object`` (a nested
+        pattern: the value must be a JSON object) and/or ``leaf`` (a list of values)."""
+        return frozenset(
+            "object" if isinstance(p.source[name], Mapping) else "leaf"
+            for p in self.patterns
+            if name in p.source
+        )
+
     def without_key(self, name: str) -> FilterSet:
         """This set with every top-level condition on ``name`` ignored (built once per name).
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from eventhub.events._common import b64
 from eventhub.events.rmq import rmq_event, rmq_message
 from eventhub.events.sqs import message_attribute, sqs_event, sqs_record
-from eventhub.mapping.filter_views import rmq_view, sqs_view
+from eventhub.mapping.filter_views import fits, rmq_view, sqs_view
 from eventhub.mapping.filters import FilterSet
 from eventhub.sources import QueueMessage
 
@@ -157,6 +157,7 @@ class RmqFormat:
         self._filters = filters
         self.filtering = bool(filters.patterns)
         self._metadata_only = filters.without_key("data")
+        self._data_shapes = filters.shapes("data")
 
     def record(self, message: QueueMessage) -> dict[str, Any]:
         body = message.body if isinstance(message.body, bytes) else message.body.encode()
@@ -166,7 +167,7 @@ class RmqFormat:
 
     def passes(self, record: dict[str, Any]) -> bool:
         view = rmq_view(record)
-        if "data" not in view:  # not UTF-8: AWS matches metadata only
+        if not fits(view, "data", self._data_shapes):  # not UTF-8, or another format
             return self._metadata_only.matches(view)
         return self._filters.matches(view)
 

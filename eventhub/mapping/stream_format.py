@@ -31,7 +31,7 @@ from eventhub.events.records import (
     kafka_records_info,
     kinesis_batch_info_record,
 )
-from eventhub.mapping.filter_views import kafka_view, kinesis_view
+from eventhub.mapping.filter_views import fits, kafka_view, kinesis_view
 from eventhub.mapping.filters import FilterSet
 from eventhub.mapping.partial import identifier_key
 from eventhub.sources import RecordBuilder, ShardInfo
@@ -207,7 +207,9 @@ class KafkaFormat:
         filters = context.filters
         self._filters = filters
         self._without: dict[tuple[bool, bool], FilterSet | None] = {}
+        self._key_shapes = self._value_shapes = frozenset[str]()
         if filters is not None:
+            self._key_shapes, self._value_shapes = filters.shapes("key"), filters.shapes("value")
             self._without = {
                 (True, True): filters,
                 (False, True): filters.without_key("key"),
@@ -252,8 +254,8 @@ class KafkaFormat:
     def _check(self, record: dict[str, Any]) -> bool:
         view = kafka_view(record)
         usable = (
-            "key" in view or record["key"] is None,
-            "value" in view or record["value"] is None,
+            record["key"] is None or fits(view, "key", self._key_shapes),
+            record["value"] is None or fits(view, "value", self._value_shapes),
         )
         filters = self._without[usable]
         return filters is None or filters.matches(view)

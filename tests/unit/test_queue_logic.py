@@ -187,6 +187,15 @@ class TestRmqFormat:
         assert fmt.passes(fmt.record(message("y", b'{"a": 1}', properties={})))
         assert not fmt.passes(fmt.record(message("z", b'{"a": 2}', properties={})))
 
+    def test_data_of_another_format_than_the_pattern_is_matched_on_metadata_only(self) -> None:
+        nested = RmqFormat("q", "/", "arn", FilterSet([{"data": {"a": [1]}}]))
+        assert nested.passes(nested.record(message("x", b"plain text", properties={})))
+        assert not nested.passes(nested.record(message("y", b'{"a": 2}', properties={})))
+        values = RmqFormat("q", "/", "arn", FilterSet([{"data": ["ok"]}]))
+        assert values.passes(values.record(message("x", b'{"a": 2}', properties={})))
+        assert values.passes(values.record(message("y", b"ok", properties={})))
+        assert not values.passes(values.record(message("z", b"no", properties={})))
+
 
 async def test_group_gate_holds_busy_groups() -> None:
     gate = GroupGate()

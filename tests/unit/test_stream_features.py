@@ -64,6 +64,28 @@ async def test_kafka_filters_match_the_decoded_value():
     assert base64.b64decode(record["key"]) == b"k"
 
 
+def test_kafka_values_of_another_format_than_the_pattern_are_matched_on_metadata_only():
+    """AWS: a Kafka value whose format differs from the pattern's (plain text against a
+    nested pattern, JSON against a list of values) is filtered on metadata only."""
+    from eventhub.mapping.stream_format import FormatContext, KafkaFormat
+    from eventhub.sources import ShardInfo
+
+    def passes(patterns: list[Any], value: bytes) -> bool:
+        context = FormatContext("us-east-1", "0" * 12, "arn", FilterSet(patterns))
+        build = KafkaFormat(context).builder(ShardInfo("t-0", "t", 0))
+        return build(0, None, value, 0, [], 0)[4] is not None
+
+    nested = [{"value": {"kind": ["order"]}}]
+    assert passes(nested, b'{"kind": "order"}')
+    assert not passes(nested, b'{"kind": "refund"}')
+    assert passes(nested, b"plain text")  # another format: metadata only
+    assert passes(nested, b"\xff\xfe")  # not UTF-8: metadata only
+    values = [{"value": ["ok"]}]
+    assert passes(values, b"ok")
+    assert not passes(values, b"no")
+    assert passes(values, b'{"kind": "order"}')  # another format: metadata only
+
+
 async def test_parallelization_runs_batches_concurrently_and_keeps_order_per_key():
     source = FakeStreamSource(1)
     running = 0
