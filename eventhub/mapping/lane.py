@@ -110,7 +110,7 @@ class Lane:
                 if self._settings.batch_window > 0:
                     await self._gather()
                 entries = self._take()
-                if entries:
+                if entries and not await self._too_large(entries):
                     await self._process(entries, 0)
 
     async def _wait(self, seconds: float | None) -> None:
@@ -196,6 +196,21 @@ class Lane:
             retrying = True
             if not await self._backoff(retries):
                 return
+
+    async def _too_large(self, entries: list[Entry]) -> bool:
+        """A lone record larger than any invocation can carry (Kafka allows them) is given
+        up on without invoking, as Lambda does (``MaximumPayloadSizeExceeded``). True when
+        the entries are settled (or the worker stops meanwhile)."""
+        condition = self._worker.core.format.oversize_condition
+        invocable = [entry for entry in entries if entry[RECORD] is not None]
+        if condition is None or len(invocable) != 1:
+            return False
+        if invocable[0][SIZE] <= self._settings.max_payload:
+            return False
+        self.inflight = entries
+        if await self._give_up(entries, condition, 0):
+            self._finish(entries, "given_up")
+        return True
 
     def _open_window(self) -> Window | None:
         window = self.windows.current if self.windows is not None else None

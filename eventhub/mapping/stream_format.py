@@ -76,6 +76,10 @@ class GiveUp:
 class EventFormat(Protocol):
     """Builds entries, events and on-failure records of one AWS shape."""
 
+    # The on-failure condition of a record too large for any invocation (None: the record
+    # is invoked alone all the same).
+    oversize_condition: str | None
+
     def builder(self, shard: ShardInfo) -> RecordBuilder:
         """The per-record builder for ``shard``: returns an Entry (record None if filtered)."""
         ...
@@ -112,6 +116,8 @@ def _iso_window(ms: int) -> datetime:
 
 class KinesisFormat:
     """Kinesis Data Streams events (``{"Records": [...]}``, tumbling-window fields)."""
+
+    oversize_condition: str | None = None  # Kinesis records are at most 1 MiB
 
     def __init__(self, context: FormatContext) -> None:
         self._context = context
@@ -201,6 +207,8 @@ class KafkaFormat:
     ``state``, ``shardId``, ``isFinalInvokeForWindow``, ``isWindowTerminatedEarly``): AWS has
     no tumbling windows for Kafka, so this is eventhub's own extension.
     """
+
+    oversize_condition: str | None = "MaximumPayloadSizeExceeded"
 
     def __init__(self, context: FormatContext) -> None:
         self._context = context

@@ -16,6 +16,7 @@ from tests.support.fake_stream import (
     Deliveries,
     FakeFunction,
     FakeStreamSource,
+    kafka_values,
     kinesis_data,
     make_mapping,
 )
@@ -321,6 +322,26 @@ async def test_with_bisect_a_partial_failure_splits_at_the_item_without_using_re
     ]
     assert deliveries.records == []
     assert mapping.statistics().retries == 0
+
+
+async def test_a_kafka_record_too_large_for_any_invocation_goes_to_on_failure():
+    source = FakeStreamSource(1)
+    deliveries = Deliveries()
+    function = FakeFunction()
+    source.put(0, {"i": 0})
+    source.put(0, {"i": 1, "pad": "x" * 5000})
+    source.put(0, {"i": 2})
+    mapping = make_mapping(
+        source, function, deliveries=deliveries, event_format="kafka", max_payload=4000
+    )
+    async with Running(mapping):
+        await until(lambda: source.committed.get("shard-0") == 3)
+    assert [v["i"] for e in function.events for v in kafka_values(e)] == [0, 2]
+    [record] = deliveries.records
+    assert record["requestContext"]["condition"] == "MaximumPayloadSizeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 0
+    assert record["responseContext"] is None
+    assert record["KafkaBatchInfo"]["batchSize"] == 1
 
 
 async def test_on_failure_delivery_is_retried_until_taken_before_moving_on():
