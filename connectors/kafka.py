@@ -145,7 +145,7 @@ class KafkaStreamSource:
             return
         ordered = sorted(partitions)
         starts = await self._starting_offsets(consumer, ordered)
-        shards = [_shard(tp) for tp in ordered]
+        shards = [_shard(tp, starts.get(tp)) for tp in ordered]
         for shard, tp in zip(shards, ordered, strict=True):
             self._partitions[shard.id] = tp
             if tp in starts:
@@ -325,7 +325,7 @@ class KafkaStreamSource:
                 )
                 self._next.pop(shard, None)
             with contextlib.suppress(RuntimeError):  # the mapping stopped meanwhile
-                self._builders.update(listener.assigned([_shard(tp)]))
+                self._builders.update(listener.assigned([_shard(tp, self._next.get(shard))]))
         finally:
             self._resets.pop(shard, None)
 
@@ -416,8 +416,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._source.assigned(set(assigned))
 
 
-def _shard(tp: TopicPartition) -> ShardInfo:
-    return ShardInfo(f"{tp.topic}-{tp.partition}", tp.topic, tp.partition)
+def _shard(tp: TopicPartition, start: int | None = None) -> ShardInfo:
+    return ShardInfo(f"{tp.topic}-{tp.partition}", tp.topic, tp.partition, start=start)
 
 
 def _reason(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ and an idle source does no work. Checkpoints live in the store (``stream_checkpo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,8 +82,9 @@ class EmbeddedStreamSource:
             raise SourceUnavailable(f"embedded store unavailable: {exc}") from exc
         self._log.watch(self._stream, self._wake)
         self._open = True
+        infos = [shard_info(self._stream, state.index) for state in shards]
         self._builders = listener.assigned(
-            [shard_info(self._stream, state.index) for state in shards]
+            [dataclasses.replace(info, start=self._next.get(info.id)) for info in infos]
         )
 
     async def _resolve(self, state: ShardState, kind: str) -> int:

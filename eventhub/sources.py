@@ -90,7 +90,8 @@ class ShardInfo:
     """One shard (a Kafka topic-partition, an embedded stream shard).
 
     ``id`` is unique within the source (``shardId-000000000003``, ``orders-3``); ``stream`` is
-    the stream or topic name and ``index`` the shard or partition number.
+    the stream or topic name and ``index`` the shard or partition number. ``start`` is the
+    position reading resumes at (the committed checkpoint), when the source knows it.
     """
 
     id: str
@@ -98,6 +99,7 @@ class ShardInfo:
     index: int
     sequence_prefix: str = ""
     sequence_width: int = 0
+    start: int | None = None
 
     def sequence_number(self, position: int) -> str:
         """The Kinesis-style decimal sequence number of ``position`` in this shard."""

@@ -58,6 +58,7 @@ class ShardWorker:
         self.info = info
         self.core = core
         self.stats = ShardStats(info.id)
+        self.stats.checkpoint = info.start  # shown in /sources before any record arrives
         self.stopping = False
         self._stop_event = asyncio.Event()
         settings = core.settings

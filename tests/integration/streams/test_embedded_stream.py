@@ -349,6 +349,11 @@ async def test_filters_drop_records_and_checkpoint_past_them(tmp_path):
         )
         assert [decoded(r)["i"] for r in records_of("f")] == list(range(1, 20, 2))
         assert harness.source("clicks-in").detail["filtered"] == 10
+        await harness.restart()
+        # after a restart the shard shows where it resumes before any record arrives
+        await eventually(lambda: harness.source("clicks-in").detail["shard_detail"])
+        detail = harness.source("clicks-in").detail["shard_detail"]["shardId-000000000000"]
+        assert detail["checkpoint"] == 20
 
 
 async def test_checkpoints_survive_a_restart_and_latest_is_fixed_at_first_start(tmp_path):
