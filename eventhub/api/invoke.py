@@ -22,7 +22,7 @@ from eventhub.runtime.errors import Throttled
 from eventhub.runtime.result import InvocationResult
 
 _ARN = re.compile(
-    r"^(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?(?:function:)?"
+    r"^(?:arn:aws[a-z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?:(?P<account>\d{12}):)?(?:function:)?"
     r"(?P<name>[A-Za-z0-9_.-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]+))?$"
 )
 
@@ -33,9 +33,12 @@ class InvokeError(Exception):
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_name(raw: str) -> tuple[str, str | None] | None:
+def _parse_name(raw: str) -> tuple[str, str | None, str | None, str | None] | None:
+    """(name, qualifier, region, account) of a name, a partial or a full ARN."""
     match = _ARN.match(raw)
-    return None if match is None else (match.group("name"), match.group("qualifier"))
+    if match is None:
+        return None
+    return match.group("name"), match.group("qualifier"), match["region"], match["account"]
 
 
 def function_name(request: web.Request) -> tuple[str, str]:
@@ -46,17 +49,24 @@ def function_name(request: web.Request) -> tuple[str, str]:
         raise InvokeError(
             aws_error(400, "InvalidParameterValueException", f"Invalid function name: {raw}")
         )
-    name, qualifier = parsed
+    name, qualifier, region, account = parsed
     if request.query_string:
         qualifier = request.query.get("Qualifier") or qualifier
     if qualifier not in (None, "$LATEST"):
         raise not_found(request, f"{name}:{qualifier}")
+    if region is not None or account is not None:  # an ARN: it must name this hub
+        hub = request.app[MAIN].hub()
+        if region not in (None, hub.region) or account not in (None, hub.account_id):
+            arn = f"arn:aws:lambda:{region or hub.region}:{account or hub.account_id}"
+            raise not_found(request, name, arn=arn)
     return name, raw
 
 
-def not_found(request: web.Request, name: str) -> InvokeError:
+def not_found(request: web.Request, name: str, *, arn: str | None = None) -> InvokeError:
+    """ResourceNotFoundException for function ``name`` (of this hub unless ``arn`` names
+    the region and account it was asked for in)."""
     hub = request.app[MAIN].hub()
-    arn = f"arn:aws:lambda:{hub.region}:{hub.account_id}:function:{name}"
+    arn = f"{arn or f'arn:aws:lambda:{hub.region}:{hub.account_id}'}:function:{name}"
     return InvokeError(
         aws_error(
             404, "ResourceNotFoundException", f"Function not found: {arn}", message_key="Message"

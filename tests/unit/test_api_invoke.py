@@ -197,6 +197,10 @@ async def test_unknown_function_is_404_resource_not_found(
         (ARN.format("echo") + ":live", "", 404),
         ("000000000000:function:echo", "", 200),
         ("000000000000:function:nope", "", 404),
+        # an ARN of another account or region names a function this hub does not have
+        ("111111111111:function:echo", "", 404),
+        ("arn:aws:lambda:us-east-1:111111111111:function:echo", "", 404),
+        ("arn:aws:lambda:eu-west-1:000000000000:function:echo", "", 404),
     ],
 )
 async def test_names_arns_and_qualifiers(
@@ -206,8 +210,9 @@ async def test_names_arns_and_qualifiers(
     got, headers, body = await client.invoke(urllib.parse.quote(name, safe=""), query=query)
     assert got == status, body
     if status == 404:
-        code, _ = error_of(headers, body)
+        code, document = error_of(headers, body)
         assert code == "ResourceNotFoundException"
+        assert document["Message"].count(":function:") == 1
 
 
 async def test_every_name_the_config_accepts_can_be_invoked(
