@@ -401,6 +401,16 @@ class ScheduleSourceConfig(SourceBase):
             raise ValueError(f"{value!r} is not an IANA time zone") from None
         return value
 
+    @field_validator("expression")
+    @classmethod
+    def _syntax(cls, value: str) -> str:
+        # In UTC, every wall time exists: this checks the form alone, so a bad expression
+        # is reported together with a bad timezone (the model check needs both valid).
+        from connectors.schedule_expressions import parse_schedule  # noqa: PLC0415 - croniter
+
+        parse_schedule(value, "UTC")
+        return value
+
     @model_validator(mode="after")
     def _expression(self) -> ScheduleSourceConfig:
         # In the first pass, so a bad expression shows up with every other problem.

@@ -747,6 +747,18 @@ def test_reference_problems_come_with_schema_problems_not_in_a_second_round() ->
     ]
 
 
+def test_a_bad_schedule_expression_and_a_bad_timezone_come_together() -> None:
+    text = PREAMBLE + (
+        "sources:\n"
+        "  tick: {type: schedule, expression: 'rate(1 minutes)', timezone: Mars/Base, "
+        "function: work}\n"
+    )
+    issues = problems(text)
+    assert sorted(i.path for i in issues) == ["sources.tick.expression", "sources.tick.timezone"]
+    [expression] = [i for i in issues if i.path.endswith("expression")]
+    assert expression.message.startswith("rate(1 minutes): ")
+
+
 def test_rendered_error_is_file_line_path_message() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(full_text("version: 1\nhub: {shutdown_grace: -1}\n"), ENV, "conf.yaml")
