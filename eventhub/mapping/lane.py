@@ -255,9 +255,9 @@ class Lane:
     def _after_failure(self, verdict: Verdict, records: list[Any], retries: int) -> Decision:
         """Settle the succeeded prefix of a partial failure; then what to do with the rest."""
         self._set_blocked(True)
-        self._worker.stats.failed_batches += 1
         first = verdict.failed_from or 0
-        if first == 0:
+        if first == 0:  # the invocation failed as a whole (a partial failure is not an error)
+            self._worker.stats.failed_batches += 1
             decision = self._policy.decide(len(records), retries)
             if decision is Decision.BISECT:  # the first half now, the second one after it
                 entries = self.inflight or []
