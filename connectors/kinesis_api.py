@@ -87,6 +87,10 @@ class KinesisApi:
         arn = payload.get("StreamARN")
         if name is None and isinstance(arn, str):
             name = arn.rpartition(":stream/")[2] or None
+            if name is not None and arn != stream_arn(
+                config.hub.region, config.hub.account_id, name
+            ):  # another region or account: not a stream of this hub
+                raise ApiError("ResourceNotFoundException", f"Stream {arn} not found.")
         if not isinstance(name, str) or not name:
             raise ApiError(
                 "ValidationException",

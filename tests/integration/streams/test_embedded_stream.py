@@ -120,6 +120,16 @@ async def test_kinesis_api_errors_are_aws_json(tmp_path):
         )
         assert missing["Error"]["Code"] == "ResourceNotFoundException"
         assert "nope" in missing["Error"]["Message"]
+        elsewhere = "arn:aws:kinesis:eu-west-1:000000000000:stream/clicks"  # another region
+        foreign = await asyncio.to_thread(
+            error, lambda: client.put_record(StreamARN=elsewhere, Data=b"x", PartitionKey="k")
+        )
+        assert foreign["Error"]["Code"] == "ResourceNotFoundException"
+        here = "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
+        put = await asyncio.to_thread(
+            lambda: client.put_record(StreamARN=here, Data=b"x", PartitionKey="k")
+        )
+        assert put["ShardId"].startswith("shardId-")
         status, body = await harness.kinesis(
             "PutRecords",
             {"StreamName": "clicks", "Records": [{"Data": "eA==", "PartitionKey": "k"}] * 501},
