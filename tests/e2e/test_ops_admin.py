@@ -108,6 +108,7 @@ def test_ready_fails_while_an_enabled_source_is_disconnected(daemon_factory, wri
         }
     )
     wait_until(lambda: source(daemon, "tasks-in")["last_error"], message="connection refused")
+    wait_until(lambda: source(daemon, "clicks-in")["connected"], message="the stream is up")
     status, body = daemon.admin("GET", "/ready")
     assert (status, body["disconnected"]) == (503, ["tasks-in"])
     assert daemon.admin("GET", "/health")[0] == 200  # alive: a broker outage is no crash
