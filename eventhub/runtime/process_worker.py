@@ -64,10 +64,16 @@ class HandlerFailed(InvocationFailure):
         # The message is what FunctionRuntime logs after "[ERROR] <type>: ", so it carries
         # the user's stack the way Lambda's error line does: lines joined with "\r".
         frames = document.get("stackTrace") or []
-        trace = "Traceback (most recent call last):\n" + "".join(map(str, frames))
         message = str(document.get("errorMessage", ""))
+        error_type = str(document.get("errorType", "Exception"))
+        # ends with the exception line, as Python's traceback (and the inline runtime's)
+        trace = (
+            "Traceback (most recent call last):\n"
+            + "".join(map(str, frames))
+            + f"{error_type}: {message}"
+        )
         super().__init__(message + "\r" + trace.rstrip("\n").replace("\n", "\r"))
-        self.error_type = str(document.get("errorType", "Exception"))
+        self.error_type = error_type
         self._document = document
 
     def document(self, request_id: str) -> dict[str, Any]:

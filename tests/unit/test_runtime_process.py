@@ -199,6 +199,19 @@ async def test_a_cold_start_that_fails_reports_its_init(make: Make) -> None:
     assert "Init Duration" in cold.log_tail
 
 
+async def test_the_error_line_ends_with_the_exception_as_inline(make: Make) -> None:
+    fn = make(
+        """
+        def handler(event, context):
+            raise ValueError("boom message")
+        """
+    )
+    result = await fn()
+    [line] = [x for x in result.log_tail.split("\n") if x.startswith("[ERROR]")]
+    assert line.startswith("[ERROR] ValueError: boom message\rTraceback (most recent call last):")
+    assert line.endswith("\rValueError: boom message")
+
+
 async def test_cold_start_then_warm_reuse(make: Make) -> None:
     fn = make(
         """
