@@ -82,6 +82,22 @@ def code_stamp(config: FunctionConfig, loaded: LoadedConfig) -> CodeStamp:
     return None
 
 
+def code_warnings(loaded: LoadedConfig) -> list[str]:
+    """Functions whose code is not where the file says (``validate`` warns about them)."""
+    warnings = []
+    for name, config in loaded.config.functions.items():
+        code_dir = loaded.resolve(config.code_dir)
+        if not code_dir.is_dir():
+            warnings.append(f"functions.{name}.code_dir: no directory {code_dir}")
+        elif code_stamp(config, loaded) is None:
+            module, _ = config.module_and_attribute
+            warnings.append(
+                f"functions.{name}.handler: no module {module!r} in {code_dir} (it must then "
+                "be importable from the daemon's environment)"
+            )
+    return warnings
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionsDiff:
     added: list[str]

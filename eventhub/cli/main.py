@@ -29,6 +29,10 @@ def _validate(args: argparse.Namespace) -> int:
         f"{loaded.path}: valid ({len(config.functions)} functions, {len(config.sources)} sources, "
         f"{len(config.streams)} streams, {len(config.queues)} queues)"
     )
+    from eventhub.functions import code_warnings  # noqa: PLC0415 - only validate needs it
+
+    for warning in code_warnings(loaded):  # the code may be deployed later: not an error
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

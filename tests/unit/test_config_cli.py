@@ -27,11 +27,27 @@ def test_valid_file_exits_0_with_a_summary(tmp_path: Path) -> None:
         "functions: {f: {handler: f:handler}, g: {handler: g:handler}}\n"
         "sources: {work: {type: queue, queue: jobs, function: f}}\n"
     )
+    for module in ("f", "g"):
+        (tmp_path / f"{module}.py").write_text("def handler(e, c): pass\n")
     result = validate("-c", str(file), cwd=tmp_path)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == (
         f"{file.resolve()}: valid (2 functions, 1 sources, 0 streams, 1 queues)\n"
     )
+
+
+def test_code_that_is_not_there_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    file = tmp_path / "eventhub.yaml"
+    file.write_text(
+        "functions:\n  f: {handler: f:handler}\n  g: {handler: nomod:handler, code_dir: nodir}\n"
+    )
+    result = validate("-c", str(file), cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        f"warning: functions.f.handler: no module 'f' in {tmp_path.resolve()} "
+        "(it must then be importable from the daemon's environment)",
+        f"warning: functions.g.code_dir: no directory {tmp_path.resolve() / 'nodir'}",
+    ]
 
 
 def test_invalid_file_exits_1_and_prints_every_problem(tmp_path: Path) -> None:
