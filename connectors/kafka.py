@@ -7,7 +7,8 @@ the configured starting position, and that start is committed at once (so a rest
 re-resolves ``latest`` and skips what arrived in between). A partition whose position lies
 past the end of its log (the broker lost it) starts afresh: see ``_check_positions``. On
 revocation the engine lets in-flight batches finish within the grace period and commits
-them before the partitions go to another hub. Backpressure leaves a full partition out of ``getmany`` (see ``_get``).
+them before the partitions go to another hub. Backpressure leaves a full partition out of
+``getmany`` (see ``_get``).
 
 aiokafka reconnects by itself after a broker outage; a probe asks the broker for metadata
 every second so that ``/ready`` and ``/sources`` show the outage (and a missing topic).
