@@ -241,6 +241,12 @@ class EmbeddedQueues:
             task.add_done_callback(lambda done: self._unhide(name, done))
             raise
         if got.dead_lettered and config.redrive is not None:
+            log.warning(
+                "messages moved to the dead-letter queue (maxReceiveCount reached)",
+                queue=name,
+                dead_letter_queue=config.redrive.dead_letter_queue,
+                messages=got.dead_lettered,
+            )
             self.notify(config.redrive.dead_letter_queue)
         return got
 
@@ -276,6 +282,13 @@ class EmbeddedQueues:
         if redrive is None:
             return 0
         moved = await self.store.dead_letter(name, receipts, redrive, now_ms())
+        if moved:
+            log.warning(
+                "messages moved to the dead-letter queue",
+                queue=name,
+                dead_letter_queue=redrive.dead_letter_queue,
+                messages=moved,
+            )
         self.notify(redrive.dead_letter_queue)
         self.notify(name)
         return moved

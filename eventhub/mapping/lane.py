@@ -186,7 +186,8 @@ class Lane:
             decision = self._settle(result, records, retries)
             if decision is None:
                 return
-            if decision is Decision.SPLIT:  # the rest of the batch, at once, no quota used
+            if decision is Decision.SPLIT:  # a part of the batch, at once, no quota used
+                invocations = 0  # counted per part: the on-failure record is the part's
                 continue
             if decision is Decision.GIVE_UP:
                 if await self._give_up(self.inflight, "RetryAttemptsExhausted", invocations):
@@ -328,16 +329,16 @@ class Lane:
         deliver = core.ports.deliver_failure
         if not records:
             return True
+        log.warning(
+            "records given up on" if deliver else "records given up on (no on_failure destination)",
+            source=core.name,
+            shard=self._worker.info.id,
+            condition=condition,
+            records=len(records),
+            first=entries[0][POSITION],
+            last=entries[-1][POSITION],
+        )
         if deliver is None:
-            log.warning(
-                "records given up on (no on_failure destination)",
-                source=core.name,
-                shard=self._worker.info.id,
-                condition=condition,
-                records=len(records),
-                first=entries[0][POSITION],
-                last=entries[-1][POSITION],
-            )
             return True
         info = GiveUp(
             condition=condition,

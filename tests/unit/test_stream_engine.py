@@ -166,6 +166,7 @@ async def test_bisect_isolates_the_poison_record_without_using_retries():
     assert sizes == [8, 4, 4, 2, 1, 1, 2]
     [record] = deliveries.records
     assert record["KinesisBatchInfo"]["batchSize"] == 1
+    assert record["requestContext"]["approximateInvokeCount"] == 1  # the part's own
     processed = [
         d["i"]
         for e, ok in zip(function.events, [0, 1, 0, 0, 1, 0, 1], strict=True)
@@ -173,6 +174,25 @@ async def test_bisect_isolates_the_poison_record_without_using_retries():
         for d in kinesis_data(e)
     ]
     assert processed == [0, 1, 2, 3, 4, 6, 7]
+
+
+async def test_the_invoke_count_of_a_bisected_record_is_its_own_part():
+    source = FakeStreamSource(1)
+    deliveries = Deliveries()
+
+    def behaviour(event: Any) -> None:
+        if any(d["i"] == 0 for d in kinesis_data(event)):
+            raise ValueError("poison")
+
+    function = FakeFunction(behaviour)
+    for i in range(8):
+        source.put(0, {"i": i})
+    retry = RetryPolicy(max_retry_attempts=1, bisect=True, base_delay=0)
+    async with Running(make_mapping(source, function, deliveries=deliveries, retry=retry)):
+        await until(lambda: source.committed.get("shard-0") == 8)
+    [record] = deliveries.records
+    assert record["KinesisBatchInfo"]["batchSize"] == 1
+    assert record["requestContext"]["approximateInvokeCount"] == 2  # tried, retried once
 
 
 async def test_partial_response_checkpoints_before_the_lowest_failed_item():

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from structlog.testing import capture_logs
 
 from connectors.queue import EmbeddedQueue
 from connectors.queue_service import EmbeddedQueues
@@ -122,13 +123,20 @@ async def test_poison_in_a_fifo_group_goes_to_the_fifo_dlq(queues: EmbeddedQueue
         function,
         QueueMappingSettings(batch_size=1, long_poll=0.2),
     )
-    task = asyncio.create_task(mapping.run())
-    try:
-        await until(lambda: mapping.statistics().deleted == 1)
-    finally:
-        await mapping.stop(5)
-        await task
+    with capture_logs() as logs:
+        task = asyncio.create_task(mapping.run())
+        try:
+            await until(lambda: mapping.statistics().deleted == 1)
+        finally:
+            await mapping.stop(5)
+            await task
     assert function.bodies() == ["P0", "P0", "P0", "P1"]
+    [moved] = [e for e in logs if e["event"].startswith("messages moved to the dead-letter")]
+    assert (moved["queue"], moved["dead_letter_queue"], moved["messages"]) == (
+        "orders.fifo",
+        "orders-dlq.fifo",
+        1,
+    )
     dead = await queues.receive("orders-dlq.fifo", 10, 0)
     assert [m.body for m in dead] == ["P0"]
     assert dead[0].group_id == "P"
