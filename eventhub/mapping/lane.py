@@ -203,10 +203,15 @@ class Lane:
         up on without invoking, as Lambda does (``MaximumPayloadSizeExceeded``). True when
         the entries are settled (or the worker stops meanwhile)."""
         condition = self._worker.core.format.oversize_condition
-        invocable = [entry for entry in entries if entry[RECORD] is not None]
-        if condition is None or len(invocable) != 1:
+        if condition is None:
             return False
-        if invocable[0][SIZE] <= self._settings.max_payload:
+        lone: Entry | None = None
+        for entry in entries:  # stops at the second invocable record: the usual batch
+            if entry[RECORD] is not None:
+                if lone is not None:
+                    return False
+                lone = entry
+        if lone is None or lone[SIZE] <= self._settings.max_payload:
             return False
         self.inflight = entries
         if await self._give_up(entries, condition, 0):
@@ -241,9 +246,8 @@ class Lane:
         if not verdict.ok:
             self._last_error = verdict.reason
             self._worker.core.note_failure(verdict.reason)
-            if (
-                result.ok and verdict.failed_from == 0
-            ):  # the invocation succeeded, its answer did not
+            # the invocation succeeded, but its answer fails the batch
+            if result.ok and verdict.failed_from == 0:
                 log.warning(
                     "the handler's response fails the whole batch",
                     source=self._worker.core.name,

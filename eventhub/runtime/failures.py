@@ -16,27 +16,29 @@ def failure_outcome(failure: InvocationFailure) -> Outcome:
     return Outcome.TIMEOUT if failure.error_type == "Sandbox.Timedout" else Outcome.FUNCTION_ERROR
 
 
+def exit_message(request_id: str, reason: str | None) -> str:
+    """Lambda's words for a runtime process that ended: ``reason`` is ``exit status N`` or
+    ``signal: <name>``; None (exit status 0) is "without providing a reason"."""
+    if reason is None:
+        return f"RequestId: {request_id} Error: Runtime exited without providing a reason"
+    return f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+
+
 def exit_failure(exc: BaseException, request_id: str) -> RuntimeExit:
     """What the handler raised would end a Lambda runtime process: Runtime.ExitError.
 
-    ``sys.exit(n)`` exits with ``n`` (0 is "without providing a reason", as Lambda words
-    it); an uncaught KeyboardInterrupt dies of SIGINT; any other BaseException that is
-    not an Exception (GeneratorExit, a CancelledError of the handler's own) exits with 1.
-    The inline runtime reports these exactly as the process runtime does.
+    ``sys.exit(n)`` exits with ``n``; an uncaught KeyboardInterrupt dies of SIGINT; any
+    other BaseException that is not an Exception (GeneratorExit, a CancelledError of the
+    handler's own) exits with 1. The inline runtime reports these exactly as the process
+    runtime does (``exit_message``).
     """
     if isinstance(exc, KeyboardInterrupt):
-        how = "signal: interrupt"
-    elif isinstance(exc, SystemExit):
+        return RuntimeExit(exit_message(request_id, "signal: interrupt"))
+    status = 1
+    if isinstance(exc, SystemExit):
         code = exc.code
         status = code if isinstance(code, int) else (0 if code is None else 1)
-        if status == 0:
-            return RuntimeExit(
-                f"RequestId: {request_id} Error: Runtime exited without providing a reason"
-            )
-        how = f"exit status {status}"
-    else:
-        how = "exit status 1"
-    return RuntimeExit(f"RequestId: {request_id} Error: Runtime exited with error: {how}")
+    return RuntimeExit(exit_message(request_id, f"exit status {status}" if status else None))
 
 
 # Frames of the machinery between the runtime and the handler (the thread pool, asyncio,

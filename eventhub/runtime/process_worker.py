@@ -32,6 +32,7 @@ from eventhub.runtime.errors import (
     MarshalError,
     RuntimeExit,
 )
+from eventhub.runtime.failures import exit_message
 from eventhub.runtime.logcapture import InvocationLog
 from eventhub.runtime.process_protocol import RAW_MARK, Header, encode_frame, read_frame
 
@@ -241,9 +242,7 @@ class WorkerProcess:
             raise failure(str(header["msg"]))
         if kind == "oom":
             self.usable = False
-            raise OutOfMemory(
-                f"RequestId: {self._request_id} Error: Runtime exited with error: signal: killed"
-            )
+            raise OutOfMemory(exit_message(self._request_id, "signal: killed"))
         self._busy = True
         raise RuntimeExit(f"unexpected frame {kind!r} from worker {self.pid}")
 
@@ -263,12 +262,8 @@ class WorkerProcess:
             raise InvocationTimeout(self.spec.timeout) from None
         if isinstance(item, _Exited):
             self._busy = False
-            raise RuntimeExit(
-                f"RequestId: {request_id} Error: Runtime exited with error: "
-                f"{exit_reason(item.returncode)}"
-                if item.returncode
-                else f"RequestId: {request_id} Error: Runtime exited without providing a reason"
-            )
+            reason = exit_reason(item.returncode) if item.returncode else None
+            raise RuntimeExit(exit_message(request_id, reason))
         return item
 
     def _send(self, header: Header, body: bytes = b"") -> None:

@@ -86,6 +86,21 @@ def test_two_hubs_share_partitions_and_survive_one_being_killed(tmp_path, kafka_
         second.kill()
 
 
+def _outage(daemon: Daemon, tansu: Any, topic: str, out: Path, before: int) -> None:
+    """Start the hub, let it handle ``before`` records of partition 0, then kill the
+    broker and wait until /ready reports the outage."""
+    daemon.start()
+    wait_until(lambda: daemon.request("GET", "/ready", admin=True)[0] == 200, timeout=60)
+    tansu.produce(topic, [(0, None, b'{"i": "before-%d"}' % i) for i in range(before)])
+    wait_until(lambda: len(read_jsonl(out)) >= before, timeout=30)
+    tansu.kill()
+    wait_until(
+        lambda: daemon.request("GET", "/ready", admin=True)[0] == 503,
+        timeout=30,
+        message="/ready reports the outage",
+    )
+
+
 def test_broker_outage_shows_in_ready_and_the_hub_resumes(tmp_path, tansu):
     topic = tansu.create_topic("orders", partitions=2)
     out = tmp_path / "seen.jsonl"
@@ -93,16 +108,7 @@ def test_broker_outage_shows_in_ready_and_the_hub_resumes(tmp_path, tansu):
     # and is retried against the restarted broker, which has lost its log.
     daemon = _hub(tmp_path / "hub", tansu.bootstrap, topic, out, pause="2")
     try:
-        daemon.start()
-        wait_until(lambda: daemon.request("GET", "/ready", admin=True)[0] == 200, timeout=60)
-        tansu.produce(topic, [(0, None, b'{"i": "before-%d"}' % i) for i in range(5)])
-        wait_until(lambda: len(read_jsonl(out)) >= 5, timeout=30)
-        tansu.kill()
-        wait_until(
-            lambda: daemon.request("GET", "/ready", admin=True)[0] == 503,
-            timeout=30,
-            message="/ready reports the outage",
-        )
+        _outage(daemon, tansu, topic, out, before=5)
         status, body = daemon.admin("GET", "/sources")
         assert body["sources"][0]["connected"] is False
         assert body["sources"][0]["last_result"] == "PROBLEM: Connection error."
@@ -138,12 +144,7 @@ def test_sigterm_while_the_broker_is_down_still_exits(tmp_path, tansu):
     out = tmp_path / "seen.jsonl"
     daemon = _hub(tmp_path / "hub", tansu.bootstrap, topic, out, pause="0")
     try:
-        daemon.start()
-        wait_until(lambda: daemon.request("GET", "/ready", admin=True)[0] == 200, timeout=60)
-        tansu.produce(topic, [(0, None, b'{"i": 1}')])
-        wait_until(lambda: read_jsonl(out), timeout=30)
-        tansu.kill()
-        wait_until(lambda: daemon.request("GET", "/ready", admin=True)[0] == 503, timeout=30)
+        _outage(daemon, tansu, topic, out, before=1)
         daemon.signal(signal.SIGTERM)
         assert daemon.proc is not None
         # Stopping the consumer is bounded (10 s) and so is the last commit (10 s).

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 
-def validate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def validate(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "eventhub", "validate", *args],
         cwd=cwd,
@@ -17,6 +19,7 @@ def validate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
 
 
@@ -99,29 +102,13 @@ def test_unreadable_file_is_one_clear_line(tmp_path: Path, name: str) -> None:
 def test_config_is_found_through_the_environment(tmp_path: Path) -> None:
     file = tmp_path / "env.yaml"
     file.write_text("version: 1\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "eventhub", "validate"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"EVENTHUB_CONFIG": str(file), "PATH": "/usr/bin:/bin"},
-    )
+    result = validate(cwd=tmp_path, env={"EVENTHUB_CONFIG": str(file), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{file.resolve()}: valid (0 functions")
 
 
 def test_no_file_found_by_default_names_the_places_looked_at(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "eventhub", "validate"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"PATH": "/usr/bin:/bin"},
-    )
+    result = validate(cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 1
     assert result.stderr == (
         "eventhub: no configuration file: neither ./eventhub.yaml nor config/eventhub.yaml "

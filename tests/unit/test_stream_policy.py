@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -147,6 +149,18 @@ async def test_a_commit_cancelled_midway_still_completes():
     assert stored == {"s": 5}
 
 
+@contextlib.asynccontextmanager
+async def running(committer: Committer) -> AsyncIterator[Committer]:
+    """The committer's task for the block; cancelled (as its mapping cancels it) after."""
+    task = asyncio.create_task(committer.run())
+    try:
+        yield committer
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_committer_coalesces_marks_and_flush_waits_for_them():
     commits: list[dict[str, int]] = []
     failures = [1]
@@ -157,17 +171,13 @@ async def test_committer_coalesces_marks_and_flush_waits_for_them():
             raise SourceUnavailable("down")
         commits.append(dict(positions))
 
-    committer = Committer(commit, retry_delay=0.001)
-    task = asyncio.create_task(committer.run())
-    committer.mark("a", 1)
-    committer.mark("a", 2)
-    committer.mark("b", 7)
-    assert await committer.flush(5)
-    assert committer.committed == {"a": 2, "b": 7}
-    assert commits[-1] == {"a": 2, "b": 7}
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with running(Committer(commit, retry_delay=0.001)) as committer:
+        committer.mark("a", 1)
+        committer.mark("a", 2)
+        committer.mark("b", 7)
+        assert await committer.flush(5)
+        assert committer.committed == {"a": 2, "b": 7}
+        assert commits[-1] == {"a": 2, "b": 7}
 
 
 async def test_a_mark_of_a_shard_revoked_during_a_failing_commit_is_not_retried():
@@ -181,19 +191,15 @@ async def test_a_mark_of_a_shard_revoked_during_a_failing_commit_is_not_retried(
             raise SourceUnavailable("broker restarting")
         commits.append(dict(positions))
 
-    committer = Committer(commit, retry_delay=0.001)
-    task = asyncio.create_task(committer.run())
-    committer.mark("a", 5)
-    committer.mark("b", 3)
-    await started.wait()
-    committer.drop(["a"])  # revoked while its commit was in flight
-    fail.set()
-    assert await committer.flush(5)
-    assert commits == [{"b": 3}]
-    assert committer.committed == {"b": 3}
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with running(Committer(commit, retry_delay=0.001)) as committer:
+        committer.mark("a", 5)
+        committer.mark("b", 3)
+        await started.wait()
+        committer.drop(["a"])  # revoked while its commit was in flight
+        fail.set()
+        assert await committer.flush(5)
+        assert commits == [{"b": 3}]
+        assert committer.committed == {"b": 3}
 
 
 @pytest.mark.parametrize(
