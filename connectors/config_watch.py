@@ -5,6 +5,11 @@ file by writing a temporary one and renaming it over the original, which a watch
 the old inode would miss). After a burst of changes settles, the file is read again
 and the reload runs only if its text differs from the text last seen, so touching
 the file, saving it unchanged or writing other files nearby does nothing.
+
+A config file that is a symlink changes without any event on its own name: a Kubernetes
+ConfigMap volume links ``eventhub.yaml`` to ``..data/eventhub.yaml`` and updates by
+renaming a new ``..data`` link into place. For such a file every change in the directory
+makes it read again (the comparison of the text still decides).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class ConfigWatch:
         debounce_ms: int = DEBOUNCE_MS,
     ) -> None:
         self.path = path
+        self._linked = path.is_symlink()
         self._seen = text
         self._on_change = on_change
         self._debounce_ms = debounce_ms
@@ -73,7 +79,7 @@ class ConfigWatch:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _relevant(self, _: Change, path: str) -> bool:
-        return Path(path).name == self.path.name
+        return self._linked or Path(path).name == self.path.name
 
     async def _watch(self, stop: asyncio.Event) -> None:
         try:

@@ -26,6 +26,9 @@ _ARN = re.compile(
     r"(?P<name>[A-Za-z0-9_.-]{1,64})(?::(?P<qualifier>[A-Za-z0-9$_-]+))?$"
 )
 
+# Lambda's limit on X-Amz-Client-Context: up to 3,583 bytes of base64 (API_Invoke).
+MAX_CLIENT_CONTEXT = 3583
+
 
 class InvokeError(Exception):
     def __init__(self, response: web.Response) -> None:
@@ -104,6 +107,15 @@ def _client_context(request: web.Request) -> ClientContext | None:
     header = request.headers.get("X-Amz-Client-Context")
     if not header:
         return None
+    if len(header) > MAX_CLIENT_CONTEXT:
+        raise InvokeError(
+            aws_error(
+                400,
+                "ValidationException",
+                "1 validation error detected: Value at 'clientContext' failed to satisfy "
+                f"constraint: Member must have length less than or equal to {MAX_CLIENT_CONTEXT}",
+            )
+        )
     try:
         data = json.loads(base64.b64decode(header, validate=True))
     except (binascii.Error, ValueError, RecursionError):

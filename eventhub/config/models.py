@@ -47,7 +47,11 @@ class TokenConfig(Model):
     )
     may_invoke: list[str] = Field(
         default_factory=lambda: ["*"],
-        description="Glob patterns of function names this token may invoke (fnmatch syntax).",
+        description=(
+            "Glob patterns of function names this token may invoke (fnmatch syntax). "
+            "The same token may read those functions' configuration (GetFunction, "
+            "ListFunctions), environment variables included, as Lambda's read APIs show them."
+        ),
     )
 
     @field_validator("secret")
@@ -59,7 +63,11 @@ class TokenConfig(Model):
 
 
 class AuthConfig(Model):
-    """Who may call the Invoke API. When absent, anyone who can reach `hub.listen` may."""
+    """Who may call the Invoke API. When absent, anyone who can reach `hub.listen` may.
+
+    The tokens guard the Lambda APIs only. The SQS- and Kinesis-compatible APIs on the same
+    listener take no credentials (boto3 signs with SigV4, which the hub does not check):
+    keep `hub.listen` on loopback or a private network when those feed your functions."""
 
     tokens: dict[Name, TokenConfig] = Field(
         default_factory=dict, description="Named bearer tokens and what each may invoke."

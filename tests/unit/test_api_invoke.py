@@ -434,6 +434,23 @@ async def test_bad_client_context_is_400(
     assert client.hub.module("echo") is None
 
 
+async def test_client_context_over_lambdas_limit_is_400(
+    start_hub: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await start_hub()
+    custom = {"pad": "x" * 2700}  # 2,700+ bytes of JSON, over 3,583 once base64-encoded
+    header = base64.b64encode(json.dumps({"custom": custom}).encode()).decode()
+    assert len(header) > 3583
+    status, headers, body = await client.invoke("echo", headers={"X-Amz-Client-Context": header})
+    assert status == 400
+    code, document = error_of(headers, body)
+    assert code == "ValidationException"
+    assert "3583" in document["message"]
+    fits = base64.b64encode(json.dumps({"custom": {"pad": "x" * 2000}}).encode()).decode()
+    status, _, _ = await client.invoke("echo", headers={"X-Amz-Client-Context": fits})
+    assert status == 200
+
+
 # -- auth --------------------------------------------------------------------------------
 
 AUTH = {

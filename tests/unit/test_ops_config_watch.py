@@ -38,6 +38,32 @@ async def test_changed_bytes_reload_unchanged_and_neighbours_do_not(tmp_path: Pa
     assert not watch.enabled
 
 
+async def test_a_configmap_style_swap_of_the_data_link_reloads(tmp_path: Path) -> None:
+    """Kubernetes updates a ConfigMap volume by renaming a new ``..data`` symlink into
+    place; the config file itself is a link through ``..data`` and gets no event."""
+    first, second = tmp_path / "..2026_11_23_1", tmp_path / "..2026_11_23_2"
+    first.mkdir()
+    (first / "eventhub.yaml").write_text("version: 1\n")
+    (tmp_path / "..data").symlink_to(first.name)
+    path = tmp_path / "eventhub.yaml"
+    path.symlink_to("..data/eventhub.yaml")
+    seen: list[str] = []
+
+    async def on_change() -> None:
+        seen.append(path.read_text())
+
+    watch = ConfigWatch(path, "version: 1\n", on_change, debounce_ms=50)
+    watch.set_enabled(True)
+    await asyncio.sleep(0.3)
+    second.mkdir()
+    (second / "eventhub.yaml").write_text("version: 1\nfunctions: {}\n")
+    (tmp_path / "..data_tmp").symlink_to(second.name)
+    os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+    await _until(lambda: seen)
+    assert seen == ["version: 1\nfunctions: {}\n"]
+    await watch.aclose()
+
+
 async def test_disabled_watch_ends_and_a_failing_callback_is_contained(tmp_path: Path) -> None:
     path = tmp_path / "eventhub.yaml"
     path.write_text("a\n")
