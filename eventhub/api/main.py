@@ -15,6 +15,7 @@ log = structlog.get_logger("eventhub.api")
 
 # An AWS JSON request is small; the largest is a PutRecords / SendMessageBatch.
 MAX_TARGET_BODY = 16 * 1024 * 1024
+LAMBDA_API = "/2015-03-31/"
 
 
 async def _dispatch_target(request: web.Request) -> web.StreamResponse:
@@ -56,6 +57,12 @@ async def _fallback(request: web.Request) -> web.StreamResponse:
         response = await fallback(request)
         if response is not None:
             return response
+    if request.path.startswith(LAMBDA_API):  # e.g. GET on .../invocations: as Lambda answers
+        return aws_error(
+            404,
+            "UnknownOperationException",
+            f"Unknown operation: {request.method} {request.path}",
+        )
     return web.json_response({"message": "Not Found"}, status=404)
 
 
