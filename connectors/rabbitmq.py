@@ -33,7 +33,7 @@ from aio_pika.abc import AbstractQueue, AbstractRobustChannel, AbstractRobustCon
 from aiormq import spec
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
-from connectors.rabbitmq_acks import AckTracker
+from connectors.rabbitmq_acks import ChannelSettler, Settlement
 from connectors.rabbitmq_connect import connect, safe_url, vhost_of
 from connectors.rabbitmq_topology import dead_letter_names, ensure_queue
 from connectors.sqs_params import message_id as new_message_id
@@ -107,7 +107,7 @@ class RabbitMQQueue:
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
         self._underlay: AbstractChannel | None = None
-        self._acks = AckTracker()
+        self._acks = ChannelSettler()
         self._buffer: deque[DeliveredMessage] = deque()
         self._arrived = asyncio.Event()
         self._broken: str | None = None
@@ -147,7 +147,7 @@ class RabbitMQQueue:
         assert self._channel is not None  # noqa: S101 - set by open
         underlay = await self._channel.get_underlay_channel()
         self._buffer.clear()
-        self._acks = AckTracker()
+        self._acks = ChannelSettler()
         self._underlay = underlay
         await underlay.basic_consume(self.queue_name, self._on_delivery, no_ack=False)
 
@@ -222,16 +222,12 @@ class RabbitMQQueue:
         tags = [m.handle.delivery.delivery_tag for m in messages if m.handle.channel is underlay]
         return tags, len(messages) - len(tags)
 
-    async def _settle(self, messages: Sequence[QueueMessage], how: str) -> None:
+    async def _settle(self, messages: Sequence[QueueMessage], how: Settlement) -> None:
         tags, lost = self._current(messages)
-        underlay = self._underlay
+        underlay, settler = self._underlay, self._acks
         if tags and underlay is not None:
-            multiple = self._acks.settle(tags)
             try:
-                if how == "ack" and multiple is not None:
-                    await underlay.basic_ack(multiple, multiple=True)
-                else:
-                    await self._one_by_one(underlay, tags, how)
+                await settler.settle(underlay, tags, how)
             except _CHANNEL_GONE:
                 lost += len(tags)
         if lost:
@@ -239,18 +235,6 @@ class RabbitMQQueue:
                 f"{lost} message(s) were received on a channel that is gone; the broker "
                 "delivers them again"
             )
-
-    @staticmethod
-    async def _one_by_one(channel: AbstractChannel, tags: list[int], how: str) -> None:
-        last = len(tags) - 1
-        for index, tag in enumerate(tags):
-            wait = index == last  # frames go out in order: waiting for the last is enough
-            if how == "ack":
-                await channel.basic_ack(tag, wait=wait)
-            elif how == "requeue":
-                await channel.basic_nack(tag, requeue=True, wait=wait)
-            else:
-                await channel.basic_reject(tag, requeue=False, wait=wait)
 
     async def delete(self, messages: Sequence[QueueMessage]) -> None:
         await self._settle(messages, "ack")

@@ -7,12 +7,39 @@ delivery is still in flight is acknowledged message by message, so a slow batch 
 holds back the acknowledgements (and the prefetch window) of the others. Tags that were
 acknowledged or rejected one by one are no longer outstanding on the broker, so a later
 multiple ack passes over them.
+
+That last point holds only if their frames are on the wire before the multiple ack: the
+client's frame queue is bounded (aiormq's holds 10 frames), so writing one batch's acks
+one by one can pause, and another batch settling meanwhile could send a multiple ack that
+covers tags whose single acks or rejects are still waiting. RabbitMQ then closes the
+channel (unknown delivery tag), and a reject overtaken that way becomes an ack. So a
+channel settles one batch at a time (``ChannelSettler``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Literal, Protocol
+
+Settlement = Literal["ack", "requeue", "reject"]
+
+
+class AckChannel(Protocol):
+    """The AMQP channel methods settling needs (aiormq's channel)."""
+
+    def basic_ack(
+        self, delivery_tag: int, multiple: bool = ..., wait: bool = ...
+    ) -> Awaitable[None]: ...
+
+    def basic_nack(
+        self, delivery_tag: int, multiple: bool = ..., requeue: bool = ..., wait: bool = ...
+    ) -> Awaitable[None]: ...
+
+    def basic_reject(
+        self, delivery_tag: int, *, requeue: bool = ..., wait: bool = ...
+    ) -> Awaitable[None]: ...
 
 
 class AckTracker:
@@ -48,3 +75,34 @@ class AckTracker:
             settled.discard(highest)
         top = max(batch)
         return top if highest is not None and top <= highest else None
+
+
+class ChannelSettler:
+    """Settles deliveries of one channel, one batch at a time, coalescing acks."""
+
+    def __init__(self) -> None:
+        self._tracker = AckTracker()
+        self._lock = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return len(self._tracker)
+
+    def delivered(self, tag: int) -> None:
+        self._tracker.delivered(tag)
+
+    async def settle(self, channel: AckChannel, tags: Sequence[int], how: Settlement) -> None:
+        """Acknowledge, requeue or reject ``tags``; raises what the channel raises."""
+        async with self._lock:  # the decision and the frames it implies, together
+            multiple = self._tracker.settle(tags)
+            if how == "ack" and multiple is not None:
+                await channel.basic_ack(multiple, multiple=True)
+                return
+            last = len(tags) - 1
+            for index, tag in enumerate(tags):
+                wait = index == last  # frames go out in order: waiting for the last is enough
+                if how == "ack":
+                    await channel.basic_ack(tag, wait=wait)
+                elif how == "requeue":
+                    await channel.basic_nack(tag, requeue=True, wait=wait)
+                else:
+                    await channel.basic_reject(tag, requeue=False, wait=wait)

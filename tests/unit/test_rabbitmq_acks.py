@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from connectors.rabbitmq_acks import AckTracker
+import asyncio
+
+from connectors.rabbitmq_acks import AckTracker, ChannelSettler, Settlement
 
 
 def tracker(count: int) -> AckTracker:
@@ -46,3 +48,81 @@ def test_nacked_tags_count_as_settled() -> None:
 
 def test_empty_settle() -> None:
     assert tracker(2).settle([]) is None
+
+
+class BrokerChannel:
+    """A channel whose frames may pause on the way out (aiormq's bounded frame queue) and
+    a broker's view of them: a single ack, nack or reject of a tag it no longer holds
+    closes the channel, as RabbitMQ does (PRECONDITION_FAILED - unknown delivery tag)."""
+
+    def __init__(self, tags: int) -> None:
+        self.outstanding = set(range(1, tags + 1))
+        self.acked: set[int] = set()
+        self.requeued: set[int] = set()
+        self.errors: list[str] = []
+
+    async def _frame(self) -> None:
+        await asyncio.sleep(0)  # the frame queue is full: other coroutines run meanwhile
+
+    def _take(self, tag: int) -> bool:
+        if tag not in self.outstanding:
+            self.errors.append(f"unknown delivery tag {tag}")
+            return False
+        self.outstanding.discard(tag)
+        return True
+
+    async def basic_ack(self, delivery_tag: int, multiple: bool = False, wait: bool = True) -> None:
+        await self._frame()
+        if multiple:
+            if delivery_tag not in self.outstanding:
+                self.errors.append(f"unknown delivery tag {delivery_tag}")
+            covered = {tag for tag in self.outstanding if tag <= delivery_tag}
+            self.outstanding -= covered
+            self.acked |= covered
+        elif self._take(delivery_tag):
+            self.acked.add(delivery_tag)
+
+    async def basic_nack(
+        self, delivery_tag: int, multiple: bool = False, requeue: bool = True, wait: bool = True
+    ) -> None:
+        await self._frame()
+        if self._take(delivery_tag):
+            self.requeued.add(delivery_tag)
+
+    async def basic_reject(
+        self, delivery_tag: int, *, requeue: bool = True, wait: bool = True
+    ) -> None:
+        await self.basic_nack(delivery_tag, requeue=requeue, wait=wait)
+
+
+async def test_concurrent_batches_never_overtake_each_others_frames() -> None:
+    """A batch acked one by one (an earlier one is in flight) is still writing its frames
+    when a later batch could coalesce a multiple ack over them: settling is serialised,
+    so the broker never sees an unknown tag and a requeue is never turned into an ack."""
+    channel = BrokerChannel(40)
+    settler = ChannelSettler()
+    for tag in range(1, 41):
+        settler.delivered(tag)
+    first = list(range(1, 11))
+    failed = list(range(11, 21))  # finishes while `first` is in flight: requeued one by one
+    later = list(range(21, 31))
+    last = list(range(31, 41))
+    gate = asyncio.Event()
+
+    async def after_gate(tags: list[int], how: Settlement) -> None:
+        await gate.wait()
+        await settler.settle(channel, tags, how)
+
+    requeue = asyncio.ensure_future(settler.settle(channel, failed, "requeue"))
+    await asyncio.sleep(0)  # the requeue has started writing its frames
+    gate.set()
+    await asyncio.gather(
+        requeue,
+        settler.settle(channel, first, "ack"),
+        after_gate(later, "ack"),
+        after_gate(last, "ack"),
+    )
+    assert channel.errors == []
+    assert channel.requeued == set(failed)
+    assert channel.acked == set(first + later + last)
+    assert len(settler) == 0
