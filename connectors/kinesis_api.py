@@ -1,32 +1,44 @@
 """The Kinesis-compatible JSON API of the embedded streams, on ``hub.listen``.
 
 Operations (``X-Amz-Target: Kinesis_20131202.<Op>``): PutRecord, PutRecords, ListStreams,
-DescribeStreamSummary, DescribeStream, ListShards. boto3's Kinesis client with
-``endpoint_url`` pointed at the hub works (any region and credentials; nothing is signed or
-checked). Errors are AWS JSON (``{"__type": ..., "message": ...}``): ValidationException,
-ResourceNotFoundException, InvalidArgumentException, SerializationException.
+DescribeStreamSummary, DescribeStream, ListShards, GetShardIterator, GetRecords. boto3's
+Kinesis client with ``endpoint_url`` pointed at the hub works (any region and credentials;
+nothing is signed or checked). Errors are AWS JSON (``{"__type": ..., "message": ...}``):
+ValidationException, ResourceNotFoundException, InvalidArgumentException,
+ExpiredIteratorException, SerializationException.
 Limits as Kinesis: 1-500 records per PutRecords, partition keys of 1-256 characters, a
 record (data plus key) up to 1 MiB, a request up to 5 MiB of records.
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
 import bisect
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
 
-from connectors.stream_ids import sequence_formatter, sequence_number, shard_info
+from connectors import kinesis_iterators as iterators
+from connectors.stream_ids import (
+    SEQUENCE_WIDTH,
+    sequence_formatter,
+    sequence_number,
+    sequence_prefix,
+    shard_index,
+    shard_info,
+)
 from eventhub.api.main import aws_json_error
 from eventhub.api.state import TargetHandler
 from eventhub.config.loader import LoadedConfig
 from eventhub.config.models import StreamConfig
 from eventhub.events.kinesis import stream_arn
-from eventhub.store.streams import HASH_SPACE, StreamLog, starting_hash_keys
+from eventhub.runtime.stats import request_id
+from eventhub.store.streams import HASH_SPACE, ShardState, StreamLog, starting_hash_keys
 
 PREFIX: Final = "Kinesis_20131202."
 MAX_RECORD: Final = 1_048_576
@@ -47,7 +59,11 @@ class ApiError(Exception):
 
 
 def _ok(body: dict[str, Any]) -> web.Response:
-    return web.Response(body=json.dumps(body).encode(), content_type=CONTENT_TYPE)
+    return web.Response(
+        body=json.dumps(body).encode(),
+        content_type=CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id()},
+    )
 
 
 class KinesisApi:
@@ -66,6 +82,8 @@ class KinesisApi:
             "DescribeStreamSummary": self.describe_stream_summary,
             "DescribeStream": self.describe_stream,
             "ListShards": self.list_shards,
+            "GetShardIterator": self.get_shard_iterator,
+            "GetRecords": self.get_records,
         }
         return {PREFIX + name: self._handler(op) for name, op in operations.items()}
 
@@ -155,18 +173,24 @@ class KinesisApi:
 
     async def list_streams(self, payload: dict[str, Any]) -> dict[str, Any]:
         names = sorted(self._loaded().config.streams)
+        token = payload.get("NextToken")
         start = payload.get("ExclusiveStartStreamName")
+        if token is not None:
+            start = _read_token(token)[0]
         if isinstance(start, str):
             names = [name for name in names if name > start]
         limit = payload.get("Limit", 100)
         if not isinstance(limit, int) or not 1 <= limit <= 10000:
             raise ApiError("ValidationException", "Limit must be between 1 and 10000")
         shown = names[: min(limit, 100)]
-        return {
+        body: dict[str, Any] = {
             "StreamNames": shown,
             "HasMoreStreams": len(names) > len(shown),
             "StreamSummaries": [self._summary(name) for name in shown],
         }
+        if body["HasMoreStreams"]:
+            body["NextToken"] = f"{shown[-1]}|0"
+        return body
 
     def _summary(self, name: str) -> dict[str, Any]:
         return {
@@ -198,11 +222,16 @@ class KinesisApi:
         name, stream = self._stream(payload)
         summary = self._summary(name)
         del summary["StreamModeDetails"]
+        limit = payload.get("Limit", 100)
+        if not isinstance(limit, int) or not 1 <= limit <= 10000:
+            raise ApiError("ValidationException", "Limit must be between 1 and 10000")
+        shards = _after(self._shards(name, stream.shards), payload.get("ExclusiveStartShardId"))
+        page = shards[: min(limit, 100)]
         return {
             "StreamDescription": {
                 **summary,
-                "Shards": self._shards(name, stream.shards),
-                "HasMoreShards": False,
+                "Shards": page,
+                "HasMoreShards": len(shards) > len(page),
                 "RetentionPeriodHours": stream.retention_hours,
                 "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
                 "EncryptionType": "NONE",
@@ -214,17 +243,105 @@ class KinesisApi:
         offset = 0
         if token is not None:
             name, offset = _read_token(token)
-            payload = {"StreamName": name}
+            payload = {"StreamName": name, "MaxResults": payload.get("MaxResults", 1000)}
         name, stream = self._stream(payload)
-        limit = payload.get("MaxResults", 1000) if token is None else 1000
+        limit = payload.get("MaxResults", 1000)
         if not isinstance(limit, int) or not 1 <= limit <= 10000:
             raise ApiError("ValidationException", "MaxResults must be between 1 and 10000")
         shards = self._shards(name, stream.shards)
+        if token is None:  # AFTER_SHARD_ID is the only filter that leaves shards out here
+            after = payload.get("ExclusiveStartShardId")
+            shard_filter = payload.get("ShardFilter")
+            if isinstance(shard_filter, dict) and shard_filter.get("Type") == "AFTER_SHARD_ID":
+                after = shard_filter.get("ShardId", after)
+            offset = len(shards) - len(_after(shards, after))
         page = shards[offset : offset + limit]
         body: dict[str, Any] = {"Shards": page}
         if offset + limit < len(shards):
             body["NextToken"] = f"{name}|{offset + limit}"
         return body
+
+    # -- reading records back ------------------------------------------------------------
+
+    async def get_shard_iterator(self, payload: dict[str, Any]) -> dict[str, Any]:
+        name, _ = self._stream(payload)
+        shard = self._shard(name, payload.get("ShardId"))
+        kind = payload.get("ShardIteratorType")
+        if kind == "TRIM_HORIZON":
+            first = await self._log.first_seq(shard.sid)
+            position = shard.tail if first is None else first
+        elif kind == "LATEST":
+            position = shard.tail
+        elif kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+            counter = _counter(payload.get("StartingSequenceNumber"), shard.index)
+            position = counter + (kind == "AFTER_SEQUENCE_NUMBER")
+        elif kind == "AT_TIMESTAMP":
+            stamp = payload.get("Timestamp")
+            if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+                raise ApiError(
+                    "InvalidArgumentException",
+                    "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP.",
+                )
+            found = await self._log.seq_at(shard.sid, int(stamp * 1000))
+            position = shard.tail if found is None else found
+        else:
+            raise ApiError(
+                "ValidationException",
+                f"1 validation error detected: Value '{kind}' at 'shardIteratorType' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, "
+                "AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]",
+            )
+        return {"ShardIterator": iterators.encode(name, shard.index, position)}
+
+    async def get_records(self, payload: dict[str, Any]) -> dict[str, Any]:
+        limit = payload.get("Limit", iterators.MAX_GET_RECORDS)
+        if not isinstance(limit, int) or not 1 <= limit <= iterators.MAX_GET_RECORDS:
+            raise ApiError(
+                "ValidationException",
+                f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+                f"constraint: Member must have value between 1 and {iterators.MAX_GET_RECORDS}",
+            )
+        try:
+            name, index, position = iterators.decode(payload.get("ShardIterator"))
+        except iterators.ExpiredIterator as exc:
+            raise ApiError("ExpiredIteratorException", str(exc)) from None
+        except ValueError:
+            raise ApiError("InvalidArgumentException", "Invalid ShardIterator.") from None
+        self._stream({"StreamName": name})
+        shard = self._shard(name, shard_info(name, index).id)
+        rows = (await self._log.read([(shard.sid, position, limit)])).get(shard.sid, [])
+        rows = iterators.within_response_limit(rows)
+        sequence = sequence_formatter(index)
+        records = [
+            {
+                "SequenceNumber": sequence(seq),
+                "ApproximateArrivalTimestamp": arrival / 1000,
+                "Data": base64.b64encode(data).decode("ascii"),
+                "PartitionKey": key.decode("utf-8", "replace"),
+            }
+            for seq, key, data, arrival in rows
+        ]
+        following = rows[-1][0] + 1 if rows else max(position, 0)
+        behind = 0
+        if following < shard.tail and rows:
+            behind = max(0, int(time.time() * 1000) - rows[-1][3])
+        return {
+            "Records": records,
+            "NextShardIterator": iterators.encode(name, index, following),
+            "MillisBehindLatest": behind,
+        }
+
+    def _shard(self, name: str, shard_id: Any) -> ShardState:
+        index = shard_index(shard_id) if isinstance(shard_id, str) else None
+        stream = self._loaded().config.streams[name]
+        state = None if index is None or index >= stream.shards else self._log.shard(name, index)
+        if state is None:
+            account = self._loaded().config.hub.account_id
+            raise ApiError(
+                "ResourceNotFoundException",
+                f"Shard {shard_id} in stream {name} under account {account} does not exist",
+            )
+        return state
 
     def _shards(self, name: str, count: int) -> list[dict[str, Any]]:
         starts = starting_hash_keys(count)
@@ -293,6 +410,30 @@ def _explicit_hash(explicit: Any, where: str) -> int:
         if value < HASH_SPACE:
             return value
     raise ApiError("InvalidArgumentException", f"Invalid {where}ExplicitHashKey.")
+
+
+def _after(shards: list[dict[str, Any]], shard_id: Any) -> list[dict[str, Any]]:
+    """The shards listed after ``shard_id`` (all when it is not a string)."""
+    if not isinstance(shard_id, str):
+        return shards
+    return [shard for shard in shards if shard["ShardId"] > shard_id]
+
+
+def _counter(sequence: Any, index: int) -> int:
+    """The record counter in a sequence number of shard ``index``."""
+    prefix = sequence_prefix(index)
+    if (
+        not isinstance(sequence, str)
+        or not sequence.isdigit()
+        or len(sequence) != len(prefix) + SEQUENCE_WIDTH
+        or not sequence.startswith(prefix)
+    ):
+        raise ApiError(
+            "InvalidArgumentException",
+            f"StartingSequenceNumber {sequence} used in GetShardIterator on shard "
+            f"{shard_info('', index).id} is not valid for this shard.",
+        )
+    return int(sequence[len(prefix) :])
 
 
 def _read_token(token: Any) -> tuple[str, int]:

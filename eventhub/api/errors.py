@@ -10,6 +10,8 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from eventhub.runtime.stats import request_id
+
 
 def aws_error(
     status: int,
@@ -23,7 +25,7 @@ def aws_error(
 ) -> web.Response:
     """``{"Type": ..., "message": ...}`` with ``x-amzn-ErrorType: code``, as Lambda answers."""
     body: dict[str, Any] = {"Type": kind, message_key: message, **extra}
-    all_headers = {"x-amzn-ErrorType": code, **(headers or {})}
+    all_headers = {"x-amzn-ErrorType": code, "x-amzn-RequestId": request_id(), **(headers or {})}
     return web.Response(
         status=status,
         body=json.dumps(body).encode(),

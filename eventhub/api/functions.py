@@ -13,9 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
+from eventhub.api.errors import aws_error
 from eventhub.api.invoke import InvokeError, authorize, function_name, not_found
 from eventhub.api.state import MAIN
 from eventhub.config.models import FunctionConfig, HubConfig
+from eventhub.runtime.stats import request_id
 
 _STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
@@ -45,7 +47,7 @@ def configuration(name: str, function: FunctionConfig, hub: HubConfig) -> dict[s
     }
 
 
-def _lookup(request: web.Request) -> dict[str, Any]:
+def _lookup(request: web.Request) -> tuple[str, FunctionConfig, HubConfig]:
     context = request.app[MAIN]
     hub = context.hub()
     name, _ = function_name(request)
@@ -53,36 +55,67 @@ def _lookup(request: web.Request) -> dict[str, Any]:
     function = context.functions().get(name)
     if function is None:
         raise not_found(request, name)
-    return configuration(name, function, hub)
+    return name, function, hub
+
+
+def _answer(body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, headers={"x-amzn-RequestId": request_id()})
 
 
 async def get_function(request: web.Request) -> web.Response:
     try:
-        config = _lookup(request)
+        name, function, hub = _lookup(request)
     except InvokeError as error:
         return error.response
-    return web.json_response(
-        {"Configuration": config, "Code": {"RepositoryType": "S3", "Location": ""}}
-    )
+    body: dict[str, Any] = {
+        "Configuration": configuration(name, function, hub),
+        "Code": {"RepositoryType": "S3", "Location": ""},
+    }
+    if function.reserved_concurrency is not None:
+        body["Concurrency"] = {"ReservedConcurrentExecutions": function.reserved_concurrency}
+    return _answer(body)
 
 
 async def get_function_configuration(request: web.Request) -> web.Response:
     try:
-        return web.json_response(_lookup(request))
+        return _answer(configuration(*_lookup(request)))
     except InvokeError as error:
         return error.response
+
+
+# ListFunctions answers at most 50 functions a page, as Lambda does.
+PAGE_LIMIT = 50
 
 
 async def list_functions(request: web.Request) -> web.Response:
     context = request.app[MAIN]
     hub = context.hub()
     visible = _visible_to(request, hub)
-    functions = [
-        configuration(name, function, hub)
-        for name, function in sorted(context.functions().items())
-        if visible(name)
-    ]
-    return web.json_response({"Functions": functions})
+    names = [name for name in sorted(context.functions()) if visible(name)]
+    try:
+        limit = int(request.query.get("MaxItems", PAGE_LIMIT))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 10000:
+        return aws_error(
+            400,
+            "InvalidParameterValueException",
+            "MaxItems must be a whole number between 1 and 10000",
+        )
+    start = 0
+    marker = request.query.get("Marker")
+    if marker is not None:
+        if not marker.isdigit() or int(marker) > len(names):
+            return aws_error(400, "InvalidParameterValueException", "Invalid marker")
+        start = int(marker)
+    end = start + min(limit, PAGE_LIMIT)
+    functions = context.functions()
+    body: dict[str, Any] = {
+        "Functions": [configuration(name, functions[name], hub) for name in names[start:end]]
+    }
+    if end < len(names):
+        body["NextMarker"] = str(end)
+    return _answer(body)
 
 
 def _visible_to(request: web.Request, hub: HubConfig) -> Any:

@@ -20,6 +20,7 @@ from eventhub.invoke.invoker import FunctionNotFound
 from eventhub.runtime.context import ClientContext
 from eventhub.runtime.errors import Throttled
 from eventhub.runtime.result import InvocationResult
+from eventhub.runtime.stats import request_id as new_request_id
 
 _ARN = re.compile(
     r"^(?:arn:aws[a-z-]*:lambda:(?P<region>[a-z0-9-]+):)?(?:(?P<account>\d{12}):)?(?:function:)?"
@@ -50,7 +51,14 @@ def function_name(request: web.Request) -> tuple[str, str]:
     parsed = _parse_name(raw)
     if parsed is None:
         raise InvokeError(
-            aws_error(400, "InvalidParameterValueException", f"Invalid function name: {raw}")
+            aws_error(
+                400,
+                "ValidationException",
+                f"1 validation error detected: Value '{raw}' at 'functionName' failed to "
+                "satisfy constraint: Member must satisfy regular expression pattern: "
+                r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?"
+                r"(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?",
+            )
         )
     name, qualifier, region, account = parsed
     if request.query_string:
@@ -192,7 +200,7 @@ async def _invoke(request: web.Request) -> web.StreamResponse:
     limit = hub.max_async_payload if kind == "Event" else hub.max_sync_payload
     body = await _read(request, limit, kind)
     if kind == "DryRun":
-        return web.Response(status=204)
+        return web.Response(status=204, headers={"x-amzn-RequestId": new_request_id()})
     event = _parse_event(body)
     if kind == "Event":
         request_id = await context.invoker.enqueue(name, body if body.strip() else b"{}")
@@ -213,6 +221,29 @@ async def _invoke(request: web.Request) -> web.StreamResponse:
     except FunctionNotFound:
         raise not_found(request, name) from None
     return _result_response(result, tail=log_type == "Tail")
+
+
+# The legacy InvokeAsync API keeps its old limit (reference B1).
+INVOKE_ASYNC_LIMIT = 262_144
+
+
+async def invoke_async_handler(request: web.Request) -> web.StreamResponse:
+    """Legacy ``POST /2014-11-13/functions/{name}/invoke-async/``: an Event invoke that
+    answers ``202 {"Status": 202}``, as Lambda still does."""
+    try:
+        context = request.app[MAIN]
+        name, _ = function_name(request)
+        authorize(request, context.hub(), name)
+        try:
+            context.invoker.get(name)
+        except FunctionNotFound:
+            raise not_found(request, name) from None
+        body = await _read(request, INVOKE_ASYNC_LIMIT, "Event")
+        _parse_event(body)
+        request_id = await context.invoker.enqueue(name, body if body.strip() else b"{}")
+    except InvokeError as error:
+        return error.response
+    return web.json_response({"Status": 202}, status=202, headers={"x-amzn-RequestId": request_id})
 
 
 def _result_response(result: InvocationResult, *, tail: bool) -> web.Response:

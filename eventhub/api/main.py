@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from eventhub.api import functions
 from eventhub.api.errors import BadBody, BodyTooLarge, aws_error, read_body
-from eventhub.api.invoke import invoke_handler
+from eventhub.api.invoke import invoke_async_handler, invoke_handler
 from eventhub.api.state import MAIN, MainContext
+from eventhub.runtime.stats import request_id
 
 log = structlog.get_logger("eventhub.api")
 
 # An AWS JSON request is small; the largest is a PutRecords / SendMessageBatch.
 MAX_TARGET_BODY = 16 * 1024 * 1024
-LAMBDA_API = "/2015-03-31/"
+# Lambda's REST APIs live under a version date: /2015-03-31/, /2017-10-31/, /2019-09-25/ ...
+LAMBDA_API = re.compile(r"^/20\d\d-\d\d-\d\d/")
 
 
 async def _dispatch_target(request: web.Request) -> web.StreamResponse:
@@ -42,7 +46,7 @@ def aws_json_error(status: int, code: str, message: str) -> web.Response:
         {"__type": code, "message": message},
         status=status,
         content_type="application/x-amz-json-1.1",
-        headers={"x-amzn-ErrorType": code},
+        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": request_id()},
     )
 
 
@@ -57,7 +61,7 @@ async def _fallback(request: web.Request) -> web.StreamResponse:
         response = await fallback(request)
         if response is not None:
             return response
-    if request.path.startswith(LAMBDA_API):  # e.g. GET on .../invocations: as Lambda answers
+    if LAMBDA_API.match(request.path):  # e.g. GET on .../invocations: as Lambda answers
         return aws_error(
             404,
             "UnknownOperationException",
@@ -93,6 +97,11 @@ def build_main_app(context: MainContext) -> web.Application:
     app = web.Application(client_max_size=MAX_TARGET_BODY)
     app[MAIN] = context
     app.router.add_post("/2015-03-31/functions/{name}/invocations", _no_tracebacks(invoke_handler))
+    for path in (
+        "/2014-11-13/functions/{name}/invoke-async",
+        "/2014-11-13/functions/{name}/invoke-async/",
+    ):
+        app.router.add_post(path, _no_tracebacks(invoke_async_handler))
     for path in ("/2015-03-31/functions", "/2015-03-31/functions/"):
         app.router.add_get(path, _no_tracebacks(functions.list_functions))
     app.router.add_get("/2015-03-31/functions/{name}", _no_tracebacks(functions.get_function))

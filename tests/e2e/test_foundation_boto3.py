@@ -104,6 +104,22 @@ def test_event_and_dry_run(lam: Any, daemon: Daemon) -> None:
     assert records[0]["requestContext"]["condition"] == "Success"
     response = lam.invoke(FunctionName="orders", InvocationType="DryRun")
     assert response["StatusCode"] == 204
+    assert response["ResponseMetadata"]["RequestId"]
+
+
+def test_legacy_invoke_async(lam: Any, daemon: Daemon) -> None:
+    response = lam.invoke_async(FunctionName="orders", InvokeArgs=b'{"id": "legacy"}')
+    assert response["Status"] == 202
+    wait_until(
+        lambda: [
+            r
+            for r in read_jsonl(daemon.workdir / "out" / "ok.jsonl")
+            if r["requestPayload"] == {"id": "legacy"}
+        ],
+        message="the InvokeAsync event's on_success record",
+    )
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.invoke_async(FunctionName="nope", InvokeArgs=b"{}")
 
 
 def test_client_context_and_arn_names(lam: Any) -> None:
@@ -189,5 +205,29 @@ def test_get_and_list_functions(lam: Any) -> None:
     assert lam.get_function_configuration(FunctionName="frozen")["Version"] == "$LATEST"
     names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
     assert names == ["frozen", "orders"]
-    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as missing:
         lam.get_function(FunctionName="nope")
+    assert missing.value.response["ResponseMetadata"]["RequestId"]
+    frozen = lam.get_function(FunctionName="frozen")
+    assert frozen["Concurrency"] == {"ReservedConcurrentExecutions": 0}
+    assert frozen["ResponseMetadata"]["RequestId"]
+    assert "Concurrency" not in lam.get_function(FunctionName="orders")
+
+
+def test_list_functions_pages(lam: Any) -> None:
+    first = lam.list_functions(MaxItems=1)
+    assert [f["FunctionName"] for f in first["Functions"]] == ["frozen"]
+    second = lam.list_functions(MaxItems=1, Marker=first["NextMarker"])
+    assert [f["FunctionName"] for f in second["Functions"]] == ["orders"]
+    assert "NextMarker" not in second
+    paged = lam.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 1})
+    assert [f["FunctionName"] for page in paged for f in page["Functions"]] == ["frozen", "orders"]
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.list_functions(Marker="not-a-marker")
+
+
+def test_invalid_function_name_is_a_validation_error(lam: Any) -> None:
+    with pytest.raises(lam.exceptions.ClientError) as caught:
+        lam.invoke(FunctionName="my function", Payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

@@ -262,8 +262,9 @@ async def test_invalid_function_name_is_a_clear_400(
     client = await start_hub()
     status, headers, body = await client.invoke(urllib.parse.quote("bad name!", safe=""))
     assert status == 400
-    code, _ = error_of(headers, body)
-    assert code == "InvalidParameterValueException"
+    code, document = error_of(headers, body)
+    assert code == "ValidationException"  # Lambda's answer to a name outside its pattern
+    assert "'bad name!' at 'functionName'" in document["message"]
 
 
 async def test_body_that_is_not_json_is_400(
@@ -519,7 +520,12 @@ async def test_other_paths_answer_json_404(
     start_hub: Callable[..., Awaitable[Client]],
 ) -> None:
     client = await start_hub()
-    for path in ("/2015-03-31/layers/some", PATH.format("echo")):  # the latter: a GET
+    paths = (
+        "/2015-03-31/layers/some",
+        PATH.format("echo"),
+        "/2017-10-31/functions/echo/concurrency",
+    )
+    for path in paths:  # the second one: a GET on the invoke path
         async with client.session.get(client.hub.url + path) as response:
             assert response.status == 404
             code, document = error_of(dict(response.headers), await response.read())

@@ -160,6 +160,141 @@ async def test_kinesis_api_errors_are_aws_json(tmp_path):
             assert (status, body["__type"]) == (400, "SerializationException")
 
 
+async def test_boto3_reads_records_back_with_shard_iterators(tmp_path):
+    """GetShardIterator / GetRecords: what a test reads to check a put or a stream:
+    destination, with every iterator type, paging by Limit, and iterator errors."""
+    harness = stream_hub(tmp_path, shards=2)
+    harness.config["streams"]["audit"] = {"shards": 1}
+    async with harness:
+        await harness.start()
+        client = kinesis_client(harness.url)
+        shard = "shardId-000000000000"
+
+        def calls() -> dict[str, Any]:
+            before = client.get_shard_iterator(
+                StreamName="audit", ShardId=shard, ShardIteratorType="LATEST"
+            )["ShardIterator"]
+            empty = client.get_records(ShardIterator=before)
+            puts = [
+                client.put_record(StreamName="audit", Data=f"r{i}".encode(), PartitionKey=f"k{i}")
+                for i in range(5)
+            ]
+            iterator = client.get_shard_iterator(
+                StreamName="audit", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            first = client.get_records(ShardIterator=iterator, Limit=2)
+            rest = client.get_records(ShardIterator=first["NextShardIterator"])
+            after_latest = client.get_records(ShardIterator=empty["NextShardIterator"])
+            at = client.get_shard_iterator(
+                StreamName="audit",
+                ShardId=shard,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                StartingSequenceNumber=puts[3]["SequenceNumber"],
+            )["ShardIterator"]
+            after = client.get_shard_iterator(
+                StreamName="audit",
+                ShardId=shard,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                StartingSequenceNumber=puts[3]["SequenceNumber"],
+            )["ShardIterator"]
+            timestamp = client.get_shard_iterator(
+                StreamName="audit",
+                ShardId=shard,
+                ShardIteratorType="AT_TIMESTAMP",
+                Timestamp=first["Records"][0]["ApproximateArrivalTimestamp"],
+            )["ShardIterator"]
+            return {
+                "puts": puts,
+                "empty": empty,
+                "first": first,
+                "rest": rest,
+                "after_latest": after_latest,
+                "at": client.get_records(ShardIterator=at)["Records"],
+                "after": client.get_records(ShardIterator=after)["Records"],
+                "timestamp": client.get_records(ShardIterator=timestamp)["Records"],
+            }
+
+        got = await asyncio.to_thread(calls)
+        assert got["empty"]["Records"] == []
+        assert got["empty"]["ResponseMetadata"]["RequestId"]
+        assert [r["Data"] for r in got["first"]["Records"]] == [b"r0", b"r1"]
+        assert got["first"]["MillisBehindLatest"] >= 0
+        assert [r["Data"] for r in got["rest"]["Records"]] == [b"r2", b"r3", b"r4"]
+        assert got["rest"]["MillisBehindLatest"] == 0
+        assert [r["Data"] for r in got["after_latest"]["Records"]] == [
+            b"r0",
+            b"r1",
+            b"r2",
+            b"r3",
+            b"r4",
+        ]
+        record = got["first"]["Records"][0]
+        assert record["SequenceNumber"] == got["puts"][0]["SequenceNumber"]
+        assert record["PartitionKey"] == "k0"
+        assert [r["Data"] for r in got["at"]] == [b"r3", b"r4"]
+        assert [r["Data"] for r in got["after"]] == [b"r4"]
+        assert [r["Data"] for r in got["timestamp"]][0] == b"r0"
+
+        def error(call: Any) -> dict[str, Any]:
+            with pytest.raises(ClientError) as caught:
+                call()
+            return caught.value.response
+
+        unknown_shard = await asyncio.to_thread(
+            error,
+            lambda: client.get_shard_iterator(
+                StreamName="audit", ShardId="shardId-000000000007", ShardIteratorType="LATEST"
+            ),
+        )
+        assert unknown_shard["Error"]["Code"] == "ResourceNotFoundException"
+        assert unknown_shard["ResponseMetadata"]["RequestId"]
+        foreign = await asyncio.to_thread(
+            error,
+            lambda: client.get_shard_iterator(
+                StreamName="audit",
+                ShardId=shard,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                StartingSequenceNumber=got["puts"][0]["SequenceNumber"].replace(
+                    "49000000", "49000001", 1
+                ),
+            ),
+        )
+        assert foreign["Error"]["Code"] == "InvalidArgumentException"
+        garbage = await asyncio.to_thread(
+            error, lambda: client.get_records(ShardIterator="bm90IGFuIGl0ZXJhdG9y")
+        )
+        assert garbage["Error"]["Code"] == "InvalidArgumentException"
+        from connectors import kinesis_iterators
+
+        stale = kinesis_iterators.encode("audit", 0, 0, now_ms=0)
+        expired = await asyncio.to_thread(error, lambda: client.get_records(ShardIterator=stale))
+        assert expired["Error"]["Code"] == "ExpiredIteratorException"
+
+        def pages() -> tuple[list[str], list[str], list[str], dict[str, Any]]:
+            streams = [
+                name
+                for page in client.get_paginator("list_streams").paginate(
+                    PaginationConfig={"PageSize": 1}
+                )
+                for name in page["StreamNames"]
+            ]
+            after = client.list_shards(StreamName="clicks", ExclusiveStartShardId=shard)
+            paged = [
+                s["ShardId"]
+                for page in client.get_paginator("list_shards").paginate(
+                    StreamName="clicks", PaginationConfig={"PageSize": 1}
+                )
+                for s in page["Shards"]
+            ]
+            return streams, [s["ShardId"] for s in after["Shards"]], paged, client.list_streams()
+
+        streams, after_first, paged, listed = await asyncio.to_thread(pages)
+        assert streams == ["audit", "clicks"]
+        assert after_first == ["shardId-000000000001"]
+        assert paged == ["shardId-000000000000", "shardId-000000000001"]
+        assert listed["ResponseMetadata"]["RequestId"]
+
+
 async def test_order_per_shard_and_per_key_under_load(tmp_path):
     async with stream_hub(tmp_path, shards=4, batch_size=250) as harness:
         await harness.start()
