@@ -31,6 +31,7 @@ QUERY_CODES = {
     "BatchRequestTooLong": "AWS.SimpleQueueService.BatchRequestTooLong",
     "InvalidBatchEntryId": "AWS.SimpleQueueService.InvalidBatchEntryId",
     "UnsupportedOperation": "AWS.SimpleQueueService.UnsupportedOperation",
+    "QueueNameExists": "QueueAlreadyExists",
 }
 
 MAX_BATCH = 10

@@ -24,6 +24,31 @@ _KNOWN_ATTRIBUTES = frozenset(
 )  # fmt: skip
 
 
+# Attributes that describe the queue's contents or history, not its settings.
+_COUNTERS = frozenset(
+    {
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+        "CreatedTimestamp",
+        "LastModifiedTimestamp",
+        "QueueArn",
+    }
+)
+
+
+def _same(key: str, value: Any) -> Any:
+    """An attribute value in a form that compares as SQS does (JSON policies parsed)."""
+    if key in ("RedrivePolicy", "RedriveAllowPolicy") and isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(parsed, dict):
+            return {k: str(v) for k, v in parsed.items()}
+    return str(value).lower() if key in ("FifoQueue", "ContentBasedDeduplication") else str(value)
+
+
 class QueueOperations:
     """Operations on queues; each takes the parsed request and returns the response members."""
 
@@ -63,6 +88,22 @@ class QueueOperations:
                 f"Queue {name!r} is not configured; eventhub's queues are defined under "
                 "`queues:` in its configuration file.",
             ) from None
+        current = await self._attributes(name)
+        current.setdefault("FifoQueue", "false")
+        asked = payload.get("Attributes") or {}
+        if not isinstance(asked, dict):
+            raise invalid("Attributes", asked, "must be a map of attribute names to values.")
+        for key, value in asked.items():
+            if (
+                key in current
+                and key not in _COUNTERS
+                and _same(key, value) != _same(key, current[key])
+            ):
+                raise SqsError(
+                    "QueueNameExists",
+                    f"A queue already exists with the same name and a different value for "
+                    f"attribute {key}",
+                )
         return {"QueueUrl": self.url(request, name)}
 
     async def list_queues(self, request: web.Request, payload: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +113,9 @@ class QueueOperations:
         names = sorted(n for n in self.queues.names() if n.startswith(prefix))
         start = int(token) if token and token.isdigit() else 0
         end = len(names) if limit is None else start + limit
-        out: dict[str, Any] = {"QueueUrls": [self.url(request, n) for n in names[start:end]]}
+        out: dict[str, Any] = {}
+        if names[start:end]:  # as SQS: no QueueUrls key at all when nothing matches
+            out["QueueUrls"] = [self.url(request, n) for n in names[start:end]]
         if limit is not None and end < len(names):
             out["NextToken"] = str(end)
         return out
@@ -82,6 +125,16 @@ class QueueOperations:
     ) -> dict[str, Any]:
         name = self.queue(payload)
         wanted = set(str_list(payload, "AttributeNames"))
+        values = await self._attributes(name)
+        if "All" in wanted:
+            return {"Attributes": values}
+        unknown = wanted - set(values) - _KNOWN_ATTRIBUTES
+        if unknown:
+            raise SqsError("InvalidAttributeName", f"Unknown Attribute {sorted(unknown)[0]}.")
+        return {"Attributes": {k: v for k, v in values.items() if k in wanted}}
+
+    async def _attributes(self, name: str) -> dict[str, str]:
+        """Every attribute of queue ``name``, as GetQueueAttributes ``All`` shows them."""
         config = self.queues.config(name)
         depth = await self.queues.depth(name)
         created, modified = self.queues.timestamps(name)
@@ -110,12 +163,7 @@ class QueueOperations:
                     "maxReceiveCount": config.redrive.max_receive_count,
                 }
             )
-        if "All" in wanted:
-            return {"Attributes": values}
-        unknown = wanted - set(values) - _KNOWN_ATTRIBUTES
-        if unknown:
-            raise SqsError("InvalidAttributeName", f"Unknown Attribute {sorted(unknown)[0]}.")
-        return {"Attributes": {k: v for k, v in values.items() if k in wanted}}
+        return values
 
     async def purge_queue(self, request: web.Request, payload: dict[str, Any]) -> dict[str, Any]:
         await self.queues.purge(self.queue(payload))

@@ -68,6 +68,7 @@ def test_queue_urls_and_listing(sqs: Any, hub: HubThread) -> None:
     page = sqs.list_queues(MaxResults=2)
     assert len(page["QueueUrls"]) == 2
     assert "NextToken" in page
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix="zzz")  # SQS leaves the key out
 
 
 def test_missing_queue_is_queue_does_not_exist(sqs: Any, hub: HubThread) -> None:
@@ -314,3 +315,12 @@ def test_create_queue_only_knows_configured_queues(sqs: Any) -> None:
     with pytest.raises(ClientError) as info:
         sqs.create_queue(QueueName="brand-new")
     assert "configured" in info.value.response["Error"]["Message"]
+    same = {"VisibilityTimeout": "30", "FifoQueue": "false", "DelaySeconds": "0"}
+    assert sqs.create_queue(QueueName="jobs", Attributes=same)["QueueUrl"].endswith("/jobs")
+    for different in ({"VisibilityTimeout": "99"}, {"FifoQueue": "true"}):
+        with pytest.raises(sqs.exceptions.QueueNameExists) as exists:
+            sqs.create_queue(QueueName="jobs", Attributes=different)
+        assert exists.value.response["Error"]["Code"] == "QueueAlreadyExists"
+        assert next(iter(different)) in exists.value.response["Error"]["Message"]
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    assert sqs.create_queue(QueueName="auto.fifo", Attributes=fifo)["QueueUrl"]
