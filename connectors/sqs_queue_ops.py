@@ -75,6 +75,9 @@ class QueueOperations:
 
     async def get_queue_url(self, request: web.Request, payload: dict[str, Any]) -> dict[str, Any]:
         name = string(payload, "QueueName") or ""
+        owner = string(payload, "QueueOwnerAWSAccountId", required=False)
+        if owner and owner != self.queues.account_id:  # a queue of another account
+            raise QueueNotFound(name)
         self.queues.config(name)
         return {"QueueUrl": self.url(request, name)}
 
@@ -156,12 +159,15 @@ class QueueOperations:
         if config.fifo:
             values["FifoQueue"] = "true"
             values["ContentBasedDeduplication"] = str(config.content_based_deduplication).lower()
+            values["DeduplicationScope"] = "queue"
+            values["FifoThroughputLimit"] = "perQueue"
         if config.redrive is not None:
             values["RedrivePolicy"] = json.dumps(
                 {
                     "deadLetterTargetArn": self.queues.arn(config.redrive.dead_letter_queue),
                     "maxReceiveCount": config.redrive.max_receive_count,
-                }
+                },
+                separators=(",", ":"),  # compact, as SQS writes it
             )
         return values
 

@@ -77,6 +77,9 @@ def test_missing_queue_is_queue_does_not_exist(sqs: Any, hub: HubThread) -> None
     assert info.value.response["Error"]["Code"] == "AWS.SimpleQueueService.NonExistentQueue"
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
         sqs.send_message(QueueUrl=f"{hub.url}/000000000000/nope", MessageBody="x")
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):  # this hub's queue, another account
+        sqs.get_queue_url(QueueName="jobs", QueueOwnerAWSAccountId="123456789012")
+    assert sqs.get_queue_url(QueueName="jobs", QueueOwnerAWSAccountId="000000000000")
 
 
 def test_send_receive_delete_with_attributes(sqs: Any) -> None:
@@ -164,6 +167,7 @@ def test_redrive_moves_to_the_dead_letter_queue_after_max_receive_count(sqs: Any
     assert back["Attributes"]["ApproximateReceiveCount"] == "1"
     attrs = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["RedrivePolicy"])["Attributes"]
     assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 2
+    assert " " not in attrs["RedrivePolicy"]  # compact JSON, as SQS writes it
 
 
 def test_delay_seconds(sqs: Any) -> None:
@@ -287,6 +291,7 @@ def test_fifo_content_based_deduplication(sqs: Any) -> None:
     assert attrs["ApproximateNumberOfMessages"] == "1"
     assert attrs["FifoQueue"] == "true"
     assert attrs["ContentBasedDeduplication"] == "true"
+    assert (attrs["DeduplicationScope"], attrs["FifoThroughputLimit"]) == ("queue", "perQueue")
 
 
 def test_malformed_requests_get_json_errors(hub: HubThread) -> None:
