@@ -201,7 +201,14 @@ async def test_kafka_destination_receives_on_failure_records(tmp_path, kafka_bro
         recorder.behaviours["f"] = lambda event: (_ for _ in ()).throw(ValueError("no"))
         await produce(kafka_broker.bootstrap, topic, [(0, None, b"{}")])
         # the group join alone can take ~18 s on Tansu under load
-        [message] = await consume_all(kafka_broker.bootstrap, dead, 1, within=60)
+        try:
+            [message] = await consume_all(kafka_broker.bootstrap, dead, 1, within=90)
+        except TimeoutError:
+            status = harness.source("orders-in")
+            raise AssertionError(
+                f"no on_failure record; invocations={len(recorder.events.get('f', []))} "
+                f"source={status}"
+            ) from None
         record = json.loads(message.value)
         assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
         assert "KafkaBatchInfo" in record
