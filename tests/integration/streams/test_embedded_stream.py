@@ -170,48 +170,33 @@ async def test_boto3_reads_records_back_with_shard_iterators(tmp_path):
         client = kinesis_client(harness.url)
         shard = "shardId-000000000000"
 
-        def calls() -> dict[str, Any]:
-            before = client.get_shard_iterator(
-                StreamName="audit", ShardId=shard, ShardIteratorType="LATEST"
+        def iterator(kind: str, **where: Any) -> str:
+            return client.get_shard_iterator(
+                StreamName="audit", ShardId=shard, ShardIteratorType=kind, **where
             )["ShardIterator"]
-            empty = client.get_records(ShardIterator=before)
+
+        def records(kind: str, **where: Any) -> list[dict[str, Any]]:
+            return client.get_records(ShardIterator=iterator(kind, **where))["Records"]
+
+        def calls() -> dict[str, Any]:
+            empty = client.get_records(ShardIterator=iterator("LATEST"))
             puts = [
                 client.put_record(StreamName="audit", Data=f"r{i}".encode(), PartitionKey=f"k{i}")
                 for i in range(5)
             ]
-            iterator = client.get_shard_iterator(
-                StreamName="audit", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            first = client.get_records(ShardIterator=iterator, Limit=2)
-            rest = client.get_records(ShardIterator=first["NextShardIterator"])
-            after_latest = client.get_records(ShardIterator=empty["NextShardIterator"])
-            at = client.get_shard_iterator(
-                StreamName="audit",
-                ShardId=shard,
-                ShardIteratorType="AT_SEQUENCE_NUMBER",
-                StartingSequenceNumber=puts[3]["SequenceNumber"],
-            )["ShardIterator"]
-            after = client.get_shard_iterator(
-                StreamName="audit",
-                ShardId=shard,
-                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                StartingSequenceNumber=puts[3]["SequenceNumber"],
-            )["ShardIterator"]
-            timestamp = client.get_shard_iterator(
-                StreamName="audit",
-                ShardId=shard,
-                ShardIteratorType="AT_TIMESTAMP",
-                Timestamp=first["Records"][0]["ApproximateArrivalTimestamp"],
-            )["ShardIterator"]
+            first = client.get_records(ShardIterator=iterator("TRIM_HORIZON"), Limit=2)
+            third = puts[3]["SequenceNumber"]
             return {
                 "puts": puts,
                 "empty": empty,
                 "first": first,
-                "rest": rest,
-                "after_latest": after_latest,
-                "at": client.get_records(ShardIterator=at)["Records"],
-                "after": client.get_records(ShardIterator=after)["Records"],
-                "timestamp": client.get_records(ShardIterator=timestamp)["Records"],
+                "rest": client.get_records(ShardIterator=first["NextShardIterator"]),
+                "after_latest": client.get_records(ShardIterator=empty["NextShardIterator"]),
+                "at": records("AT_SEQUENCE_NUMBER", StartingSequenceNumber=third),
+                "after": records("AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=third),
+                "timestamp": records(
+                    "AT_TIMESTAMP", Timestamp=first["Records"][0]["ApproximateArrivalTimestamp"]
+                ),
             }
 
         got = await asyncio.to_thread(calls)
