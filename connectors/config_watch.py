@@ -51,6 +51,11 @@ class ConfigWatch:
         self._stop: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def saw(self, text: str) -> None:
+        """The daemon loaded ``text`` (a reload by SIGHUP or ``POST /reload`` too): a later
+        change event that finds this text is not a change."""
+        self._seen = text
+
     @property
     def enabled(self) -> bool:
         return self._stop is not None

@@ -110,6 +110,7 @@ async def _serve(loaded: LoadedConfig, notifier: Notifier) -> int:
     watch = ConfigWatch(loaded.path, loaded.text, lambda: _reload(hub, stop))
     hub.reload_hooks.append(lambda new: remember_secrets(new.config))
     hub.reload_hooks.append(lambda new: watch.set_enabled(new.config.hub.watch_config))
+    hub.reload_hooks.append(lambda new: watch.saw(new.text))  # no second reload by the watch
 
     async def once_ready() -> None:
         await hub.ready.wait()

@@ -13,8 +13,9 @@ else `./eventhub.yaml`, else `config/eventhub.yaml`. `eventhub validate -c FILE`
 file without starting anything and prints every problem as `FILE:LINE: path: message`
 (exit status 1); a function whose `code_dir` or handler module is not there gets a
 `warning:` line (exit status 0: the code may be deployed after the file). Nothing starts
-on an invalid file; a reload (SIGHUP, `POST /reload` on the admin listener, or
-`hub.watch_config`) with an invalid file keeps the running configuration. The commands
+on an invalid file; a reload (SIGHUP, `POST /reload` on the admin listener, or a change
+of the file, watched by default: `hub.watch_config`) with an invalid file keeps the
+running configuration. The commands
 that talk to a running daemon (`invoke`, `status`, `put`, `send`, `redrive`) read only
 `hub.listen`, `hub.admin_listen`, `hub.region` and `hub.account_id` from the file: they
 need none of the daemon's secrets, and a file being edited does not stop them (`invoke

@@ -132,7 +132,13 @@ class HubConfig(Model):
         description="Largest Event (async) request payload in bytes (AWS: 1 MB since 2025).",
     )
     watch_config: bool = Field(
-        False, description="Reload automatically when the config file changes (as on SIGHUP)."
+        True,
+        description=(
+            "Reload automatically when the config file changes, as on SIGHUP. Set it to "
+            "false where the file cannot be watched reliably (a single file bind-mounted "
+            "into a container) or where only an explicit SIGHUP or `POST /reload` should "
+            "reload."
+        ),
     )
 
     @field_validator("listen", "admin_listen")

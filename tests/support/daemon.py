@@ -37,6 +37,9 @@ class Daemon:
         hub.setdefault("state_dir", "state")
         hub.setdefault("log_format", "json")
         hub.setdefault("shutdown_grace", 5)
+        # Tests edit the file and then reload by SIGHUP or POST /reload, and read what
+        # that one reload did; the watch (on by default) is tested on its own.
+        hub.setdefault("watch_config", False)
         config.setdefault("version", 1)
         self.config = config
         self.config_path = workdir / "eventhub.yaml"

@@ -84,3 +84,33 @@ async def test_disabled_watch_ends_and_a_failing_callback_is_contained(tmp_path:
     await _until(lambda: calls == 2)
     watch.set_enabled(False)
     await asyncio.wait_for(watch.aclose(), 5)
+
+
+async def test_a_reload_by_other_means_is_not_repeated_by_the_watch(tmp_path: Path) -> None:
+    """SIGHUP or POST /reload loaded the new text already: the file's change event that
+    follows must not reload a second time; a later edit still does."""
+    path = tmp_path / "eventhub.yaml"
+    path.write_text("version: 1\n")
+    seen: list[str] = []
+
+    async def on_change() -> None:
+        seen.append(path.read_text())
+
+    watch = ConfigWatch(path, "version: 1\n", on_change, debounce_ms=50)
+    watch.set_enabled(True)
+    await asyncio.sleep(0.3)
+    path.write_text("version: 1\nfunctions: {}\n")
+    watch.saw("version: 1\nfunctions: {}\n")  # as the daemon's reload hook does
+    await asyncio.sleep(0.5)
+    assert seen == []
+    path.write_text("version: 1\nsources: {}\n")
+    await _until(lambda: seen)
+    assert seen == ["version: 1\nsources: {}\n"]
+    await watch.aclose()
+
+
+def test_watching_the_config_file_is_on_by_default() -> None:
+    """SPEC: "SIGHUP or a change of the config file: reload"."""
+    from eventhub.config.models import HubConfig
+
+    assert HubConfig().watch_config is True
